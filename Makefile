@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck schema bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gql-feed serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check gql_feed tests bench
+	$(BIN)/ruff format --check gql_feed tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy gql_feed
+
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+schema: $(STAMP)
+	$(BIN)/gql-feed schema > schema.graphql
+
+bench: $(STAMP)
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/http.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

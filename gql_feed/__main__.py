@@ -1,0 +1,3 @@
+from gql_feed.cli import main
+
+raise SystemExit(main())

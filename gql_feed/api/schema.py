@@ -1,0 +1,176 @@
+"""The schema: queries, mutations and the postEvents subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import cast
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.file_uploads import Upload
+from strawberry.types import ExecutionContext, Info
+
+from gql_feed.api.context import Context
+from gql_feed.api.types import (
+    AuthPayload,
+    PageInfo,
+    Post,
+    PostAction,
+    PostConnection,
+    PostEdge,
+    PostEvent,
+    PostPage,
+    User,
+    parse_id,
+)
+from gql_feed.services.errors import FeedError
+from gql_feed.services.posts import encode_cursor
+from gql_feed.storage.images import Readable
+
+InfoType = Info[Context, None]
+
+
+@strawberry.input
+class SignupInput:
+    email: str
+    name: str
+    password: str
+
+
+@strawberry.input
+class CreatePostInput:
+    title: str
+    content: str
+    image: Upload
+
+
+@strawberry.input(description="Omitted fields keep their value; a new image replaces the old.")
+class UpdatePostInput:
+    title: str | None = None
+    content: str | None = None
+    image: Upload | None = None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The logged-in user.")
+    async def me(self, info: InfoType) -> User:
+        return User.of(await info.context.services.accounts.get(info.context.viewer_id))
+
+    @strawberry.field
+    async def user(self, info: InfoType, id: strawberry.ID) -> User | None:
+        info.context.viewer_id  # noqa: B018 - reading users needs a login
+        record = await info.context.users.load(parse_id(id))
+        return User.of(record) if record else None
+
+    @strawberry.field
+    async def post(self, info: InfoType, id: strawberry.ID) -> Post | None:
+        info.context.viewer_id  # noqa: B018 - reading posts needs a login
+        record = await info.context.services.posts.get(parse_id(id))
+        return Post.of(record) if record else None
+
+    @strawberry.field(description="Numbered pages, newest first; totalPosts is for pagers.")
+    async def posts(self, info: InfoType, page: int = 1, per_page: int = 2) -> PostPage:
+        info.context.viewer_id  # noqa: B018
+        result = await info.context.services.posts.page(page, per_page)
+        return PostPage(
+            posts=[Post.of(record) for record in result.posts],
+            total_posts=result.total,
+            page=result.page,
+            per_page=result.per_page,
+        )
+
+    @strawberry.field(description="Cursor pages for infinite scroll, newest first.")
+    async def feed(
+        self, info: InfoType, first: int = 10, after: str | None = None
+    ) -> PostConnection:
+        info.context.viewer_id  # noqa: B018
+        result = await info.context.services.posts.feed(first, after)
+        edges = [PostEdge(cursor=encode_cursor(p.id), node=Post.of(p)) for p in result.posts]
+        return PostConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=result.has_next,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def signup(self, info: InfoType, input: SignupInput) -> User:
+        accounts = info.context.services.accounts
+        record = await accounts.signup(input.email, input.name, input.password)
+        return User.of(record, is_owner=True)
+
+    @strawberry.mutation(description="Unknown email and wrong password get the same answer.")
+    async def login(self, info: InfoType, email: str, password: str) -> AuthPayload:
+        result = await info.context.services.accounts.login(email, password, info.context.client)
+        return AuthPayload(
+            token=result.token, user=User.of(result.user, is_owner=True), expires_at=result.expires_at
+        )
+
+    @strawberry.mutation
+    async def update_status(self, info: InfoType, status: str) -> User:
+        accounts = info.context.services.accounts
+        return User.of(await accounts.update_status(info.context.viewer_id, status))
+
+    @strawberry.mutation
+    async def create_post(self, info: InfoType, input: CreatePostInput) -> Post:
+        posts = info.context.services.posts
+        image = cast(Readable, input.image)  # strawberry hands over Starlette's UploadFile
+        result = await posts.create(info.context.viewer_id, input.title, input.content, image)
+        return Post.of(result.post, result.creator)
+
+    @strawberry.mutation
+    async def update_post(self, info: InfoType, id: strawberry.ID, input: UpdatePostInput) -> Post:
+        posts = info.context.services.posts
+        result = await posts.update(
+            info.context.viewer_id,
+            parse_id(id),
+            input.title,
+            input.content,
+            cast(Readable | None, input.image),
+        )
+        return Post.of(result.post, result.creator)
+
+    @strawberry.mutation(description="Returns the id of the deleted post.")
+    async def delete_post(self, info: InfoType, id: strawberry.ID) -> strawberry.ID:
+        posts = info.context.services.posts
+        result = await posts.delete(info.context.viewer_id, parse_id(id))
+        return strawberry.ID(str(result.post.id))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every post created, updated or deleted, as it happens. `actions` narrows "
+        "what arrives; `after` first replays every event after that id from the event log."
+    )
+    async def post_events(
+        self,
+        info: InfoType,
+        actions: list[PostAction] | None = None,
+        after: strawberry.ID | None = None,
+    ) -> AsyncGenerator[PostEvent, None]:
+        # The WebSocket endpoint serves this field itself (api.live), executing each
+        # event once per group of identical subscriptions; nothing routes here.
+        raise FeedError("postEvents is served over the WebSocket endpoint at /graphql.")
+        yield  # pragma: no cover - makes this an async generator
+
+
+class QuietErrors(strawberry.Schema):
+    """Known refusals are not server errors: log only what was unexpected (api.errors)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        return None
+
+
+def build_schema(extensions: Sequence[Callable[[], SchemaExtension]]) -> strawberry.Schema:
+    return QuietErrors(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )

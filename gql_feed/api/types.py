@@ -1,0 +1,184 @@
+"""The GraphQL object types. Every object has a stable `id` for normalized client caches."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from gql_feed.api.context import Context
+from gql_feed.services.errors import NotFound
+from gql_feed.services.records import PostRecord, UserRecord
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    name: str
+    status: str
+    created_at: datetime
+    _email: strawberry.Private[str | None]
+    _is_owner: strawberry.Private[bool] = False
+
+    @strawberry.field(description="Only visible to the user themself; null for everyone else.")
+    def email(self, info: Info[Context, None]) -> str | None:
+        if self._is_owner or info.context.optional_viewer_id == int(self.id):
+            return self._email
+        return None
+
+    @classmethod
+    def of(cls, record: UserRecord, *, is_owner: bool = False) -> User:
+        """`is_owner` when the user is the one asking, before any token says so (login)."""
+        return cls(
+            id=strawberry.ID(str(record.id)),
+            name=record.name,
+            status=record.status,
+            created_at=record.created_at,
+            _email=record.email,
+            _is_owner=is_owner,
+        )
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> User:
+        return cls(
+            id=strawberry.ID(str(data["id"])),
+            name=data["name"],
+            status=data["status"],
+            created_at=datetime.fromisoformat(data["createdAt"]),
+            _email=None,
+        )
+
+
+# Fields whose value depends on who is asking: live subscriptions that select one of
+# these cannot share one execution with other viewers (see api.live).
+VIEWER_DEPENDENT_FIELDS = frozenset({("User", "email")})
+
+
+@strawberry.type
+class Post:
+    id: strawberry.ID
+    title: str
+    content: str
+    created_at: datetime
+    updated_at: datetime
+    _image_name: strawberry.Private[str]
+    _creator_id: strawberry.Private[int]
+    _creator: strawberry.Private[User | None]
+
+    @strawberry.field(description="An absolute URL a browser can load.")
+    def image_url(self, info: Info[Context, None]) -> str:
+        return f"{info.context.services.settings.base_url}/uploads/{self._image_name}"
+
+    @strawberry.field(graphql_type=User)
+    def creator(self, info: Info[Context, None]) -> User | Awaitable[User]:
+        """Preloaded when the post came with its creator (mutations, events), else batched."""
+        if self._creator is not None:
+            return self._creator
+        return self._load_creator(info.context)
+
+    async def _load_creator(self, context: Context) -> User:
+        record = await context.users.load(self._creator_id)
+        if record is None:
+            raise NotFound(f"No user with id {self._creator_id}.")
+        return User.of(record)
+
+    @classmethod
+    def of(cls, record: PostRecord, creator: UserRecord | None = None) -> Post:
+        return cls(
+            id=strawberry.ID(str(record.id)),
+            title=record.title,
+            content=record.content,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            _image_name=record.image_name,
+            _creator_id=record.creator_id,
+            _creator=User.of(creator) if creator else None,
+        )
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> Post:
+        creator = User.from_event(data["creator"])
+        return cls(
+            id=strawberry.ID(str(data["id"])),
+            title=data["title"],
+            content=data["content"],
+            created_at=datetime.fromisoformat(data["createdAt"]),
+            updated_at=datetime.fromisoformat(data["updatedAt"]),
+            _image_name=data["imageName"],
+            _creator_id=int(creator.id),
+            _creator=creator,
+        )
+
+
+@strawberry.type
+class PostPage:
+    posts: list[Post]
+    total_posts: int
+    page: int
+    per_page: int
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class PostEdge:
+    cursor: str
+    node: Post
+
+
+@strawberry.type
+class PostConnection:
+    edges: list[PostEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class AuthPayload:
+    token: str
+    user: User
+    expires_at: datetime
+
+
+@strawberry.enum
+class PostAction(Enum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+@strawberry.type
+class PostEvent:
+    id: strawberry.ID = strawberry.field(
+        description="Position in the event log; resume with postEvents(after: id)."
+    )
+    action: PostAction
+    post: Post = strawberry.field(description="For DELETED, the post as it was.")
+    occurred_at: datetime
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> PostEvent:
+        return cls(
+            id=strawberry.ID(str(data["id"])),
+            action=PostAction(data["action"]),
+            post=Post.from_event(data["post"]),
+            occurred_at=datetime.fromisoformat(data["occurredAt"]),
+        )
+
+
+def parse_id(value: strawberry.ID | str, field: str = "id") -> int:
+    """Ids are integers on the inside; anything else is simply not found."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"No object with {field} {value!r}.") from None
+    if number < 1 or number > 2**63 - 1:
+        raise NotFound(f"No object with {field} {value!r}.")
+    return number

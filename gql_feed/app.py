@@ -1,0 +1,161 @@
+"""The Starlette application: routes, and a lifespan that opens and closes everything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import strawberry
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from gql_feed.api.context import Services
+from gql_feed.api.extensions import schema_extensions
+from gql_feed.api.http import CsrfGuard, GraphQLView
+from gql_feed.api.live import LiveServer
+from gql_feed.api.schema import build_schema
+from gql_feed.config import Settings
+from gql_feed.events.hub import EventHub
+from gql_feed.services.accounts import AccountService
+from gql_feed.services.posts import PostService
+from gql_feed.services.throttle import LoginThrottle
+from gql_feed.services.tokens import TokenService
+from gql_feed.storage.database import Database, check_up_to_date, migrate
+from gql_feed.storage.images import CONTENT_TYPES, ImageStore
+
+logger = logging.getLogger(__name__)
+
+WEB = Path(__file__).parent / "web"
+
+
+def build_services(settings: Settings, db: Database) -> Services:
+    tokens = TokenService(
+        secret=settings.secret,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.token_ttl_seconds,
+    )
+    images = ImageStore(settings.upload_dir, settings.max_upload_bytes, settings.max_image_pixels)
+    hub = EventHub(
+        db, settings.broadcast_url, settings.broadcast_channel, settings.event_poll_seconds
+    )
+    throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds)
+    return Services(
+        settings=settings,
+        accounts=AccountService(db, tokens, throttle),
+        posts=PostService(db, images, hub, settings.max_per_page, settings.max_first),
+        tokens=tokens,
+        hub=hub,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    db = Database.open(settings.database_url)
+    services = build_services(settings, db)
+    schema = build_schema(schema_extensions(settings))
+    live = LiveServer(schema=schema, services=services, settings=settings)
+    images = services.posts.images
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await migrate(db.engine)
+        else:
+            await check_up_to_date(db.engine)
+        images.ensure_directory()
+        await services.hub.start()
+        await live.start()
+        logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
+        try:
+            yield
+        finally:
+            await live.stop()
+            await services.hub.stop()
+            await db.close()
+
+    async def upload(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = images.path_of(name)
+        if path is None or not path.is_file():
+            return PlainTextResponse("Not found", status_code=404)
+        media_type = CONTENT_TYPES[name.rpartition(".")[2]]
+        return FileResponse(
+            path,
+            media_type=media_type,
+            headers={
+                "Cache-Control": "public, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(_: Request) -> Response:
+        problems = []
+        try:
+            await services.hub.log_bounds()
+        except Exception:
+            problems.append("database")
+        if not services.hub.bus.connected.is_set():
+            problems.append("bus")
+        status = 503 if problems else 200
+        return JSONResponse(
+            {"status": "unavailable" if problems else "ready", "down": problems}, status
+        )
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def index(_: Request) -> Response:
+        return FileResponse(WEB / "index.html", media_type="text/html")
+
+    view = GraphQLView(
+        services,
+        schema=schema,
+        graphql_ide=None if settings.production else "graphiql",
+        multipart_uploads_enabled=True,
+        subscription_protocols=(),
+    )
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "apollo-require-preflight"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/graphql", CsrfGuard(view), methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", live.handle),
+            Route("/uploads/{name}", upload),
+            Route("/health", health),
+            Route("/ready", ready),
+            Route("/metrics", metrics),
+            Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.live = live
+    return app
+
+
+def export_schema() -> str:
+    """The SDL as `schema.graphql` holds it (limits don't change the schema's shape)."""
+    schema: strawberry.Schema = build_schema([])
+    return schema.as_str() + "\n"

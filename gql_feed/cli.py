@@ -1,0 +1,74 @@
+"""The `gql-feed` command: serve, migrate, print the schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import uvicorn
+
+from gql_feed.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gql-feed", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to bind (GQL_FEED_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (GQL_FEED_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (GQL_FEED_WORKERS)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    args = parser.parse_args(argv)
+
+    if args.command == "schema":
+        from gql_feed.app import export_schema
+
+        sys.stdout.write(export_schema())
+        return 0
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "migrate":
+        from gql_feed.storage.database import run_sync_migrations
+
+        run_sync_migrations(settings.database_url)
+        return 0
+    return serve_forever(settings, args.host, args.port, args.workers)
+
+
+def serve_forever(
+    settings: Settings, host: str | None, port: int | None, workers: int | None
+) -> int:
+    """Run uvicorn with the WebSocket settings chosen by measurement (bench/README.md)."""
+    overrides = {
+        key: value
+        for key, value in {"host": host, "port": port, "workers": workers}.items()
+        if value is not None
+    }
+    settings = settings.model_copy(update=overrides)
+    # Resolve the development key before forking workers, so they all sign alike.
+    settings.secret  # noqa: B018
+    os.environ.setdefault("GQL_FEED_JWT_SECRET", settings.secret)
+    os.environ["GQL_FEED_HOST"] = settings.host
+    os.environ["GQL_FEED_PORT"] = str(settings.port)
+    uvicorn.run(
+        "gql_feed.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        ws="websockets-sansio",
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

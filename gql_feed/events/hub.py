@@ -1,0 +1,155 @@
+"""The per-process hub: puts events in id order, fills gaps from the log, hands them on.
+
+Every event reaches this process's sinks exactly once and in id order, whatever the bus
+did: a duplicate is dropped; an event that skips ids means the ones in between are
+already committed (ids are gapless and commit-ordered, see `storage.event_log`), so they
+are read from the log first. A cheap poll of the log's newest id (one query per process
+per interval, never per subscriber) catches anything the bus lost altogether, such as
+an event published while the broker was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from gql_feed.events.bus import EventBus
+from gql_feed.storage import event_log
+from gql_feed.storage.database import Database
+from gql_feed.storage.event_log import LoggedEvent
+
+logger = logging.getLogger(__name__)
+
+CATCH_UP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HubEvent:
+    """An event decoded once per process: `data` is shared by every sink, never mutated."""
+
+    id: int
+    payload: str
+    data: dict[str, Any]
+    received_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def decode(cls, logged: LoggedEvent) -> HubEvent:
+        return cls(logged.id, logged.payload, orjson.loads(logged.payload))
+
+
+class EventSink(Protocol):
+    """Something that takes every event in order: the live-subscription fan-out, metrics…"""
+
+    async def deliver(self, event: HubEvent) -> None: ...
+
+
+class EventHub:
+    def __init__(
+        self, db: Database, broadcast_url: str, channel: str, poll_seconds: float = 1.0
+    ) -> None:
+        self.db = db
+        self.bus = EventBus(broadcast_url, channel, self._on_bus_message, self._on_bus_connected)
+        self.poll_seconds = poll_seconds
+        self.last_id = 0
+        self.delivered = 0
+        self._sinks: list[EventSink] = []
+        self._lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+
+    def add_sink(self, sink: EventSink) -> None:
+        self._sinks.append(sink)
+
+    async def start(self) -> None:
+        """Begin at the log's newest event: this process has no subscribers yet."""
+        async with self.db.read() as session:
+            _, self.last_id = await event_log.bounds(session)
+        await self.bus.start()
+        self._poller = asyncio.create_task(self._poll(), name="gql_feed event log poll")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.bus.stop()
+
+    async def publish(self, event: LoggedEvent) -> None:
+        """Publish a committed event: onto the bus, and straight to this process's sinks."""
+        await self.bus.publish(event)
+        await self._accept(event.id, event)
+
+    async def read_after(self, after: int, limit: int) -> Sequence[HubEvent]:
+        """Events after `after` from the log, decoded; for subscribers that resume."""
+        async with self.db.read() as session:
+            logged = await event_log.read_after(session, after, limit)
+        return [HubEvent.decode(event) for event in logged]
+
+    async def log_bounds(self) -> tuple[int, int]:
+        async with self.db.read() as session:
+            return await event_log.bounds(session)
+
+    async def _on_bus_message(self, message: str) -> None:
+        if message.startswith("#"):
+            await self._accept(int(message[1:]), None)
+            return
+        event_id = orjson.loads(message)["id"]
+        await self._accept(event_id, LoggedEvent(event_id, message))
+
+    async def _on_bus_connected(self) -> None:
+        async with self._lock:
+            await self._catch_up(None)
+
+    async def _accept(self, event_id: int, event: LoggedEvent | None) -> None:
+        if event_id <= self.last_id:
+            return
+        async with self._lock:
+            if event_id <= self.last_id:
+                return
+            if event_id > self.last_id + 1 or event is None:
+                await self._catch_up(event_id)
+                return
+            await self._deliver(HubEvent.decode(event))
+
+    async def _catch_up(self, upto: int | None) -> None:
+        """Deliver every logged event after `last_id` (up to `upto`, or all of them)."""
+        async with self.db.read() as session:
+            if upto is None:
+                _, upto = await event_log.bounds(session)
+            while self.last_id < upto:
+                batch = await event_log.read_range(
+                    session, self.last_id, min(upto, self.last_id + CATCH_UP_BATCH)
+                )
+                if not batch:
+                    logger.error("Event log has no events after %s up to %s", self.last_id, upto)
+                    return
+                for logged in batch:
+                    await self._deliver(HubEvent.decode(logged))
+
+    async def _deliver(self, event: HubEvent) -> None:
+        self.last_id = event.id
+        self.delivered += 1
+        for sink in self._sinks:
+            try:
+                await sink.deliver(event)
+            except Exception:
+                logger.exception("An event sink failed on event %s", event.id)
+
+    async def _poll(self) -> None:
+        """The safety net for events the bus never brought (lost publish, broker down)."""
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                async with self.db.read() as session:
+                    _, newest = await event_log.bounds(session)
+                if newest > self.last_id:
+                    async with self._lock:
+                        await self._catch_up(newest)
+            except Exception:
+                logger.exception("Polling the event log failed")

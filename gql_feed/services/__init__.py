@@ -1,0 +1,1 @@
+"""Services: the rules of the feed. They know nothing of GraphQL."""

@@ -1,0 +1,116 @@
+"""Accounts: sign up, log in, read users, change one's status."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gql_feed.services.errors import BadUserInput, NotFound, Unauthenticated
+from gql_feed.services.passwords import hash_password, verify_password
+from gql_feed.services.records import UserRecord
+from gql_feed.services.throttle import LoginThrottle
+from gql_feed.services.tokens import TokenService
+from gql_feed.storage.database import Database
+from gql_feed.storage.models import User
+
+NEW_USER_STATUS = "I am new!"
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+MAX_NAME_LENGTH = 200
+MAX_STATUS_LENGTH = 500
+# Deliberately plain: one @, no spaces, a dot in the domain. Real proof is a sent email.
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+LOGIN_REFUSED = "Invalid email or password."
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    expires_at: datetime
+    user: UserRecord
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class AccountService:
+    db: Database
+    tokens: TokenService
+    throttle: LoginThrottle
+
+    async def signup(self, email: str, name: str, password: str) -> UserRecord:
+        email = normalize_email(email)
+        name = name.strip()
+        problems: dict[str, str] = {}
+        if len(email) > 320 or not EMAIL_PATTERN.match(email):
+            problems["email"] = "Enter a valid email address."
+        if not name:
+            problems["name"] = "The name must not be blank."
+        elif len(name) > MAX_NAME_LENGTH:
+            problems["name"] = f"The name must be at most {MAX_NAME_LENGTH} characters."
+        if len(password) < MIN_PASSWORD_LENGTH:
+            problems["password"] = f"The password needs at least {MIN_PASSWORD_LENGTH} characters."
+        elif len(password) > MAX_PASSWORD_LENGTH:
+            problems["password"] = f"The password must be at most {MAX_PASSWORD_LENGTH} characters."
+        if problems:
+            raise BadUserInput(problems)
+        password_hash = await hash_password(password)
+        try:
+            async with self.db.write() as session, session.begin():
+                user = User(
+                    email=email, name=name, password_hash=password_hash, status=NEW_USER_STATUS
+                )
+                session.add(user)
+                await session.flush()
+                return UserRecord.of(user)
+        except IntegrityError:
+            raise BadUserInput({"email": "This email is already registered."}) from None
+
+    async def login(self, email: str, password: str, client: str) -> LoginResult:
+        email = normalize_email(email)
+        keys = (f"email:{email}", f"client:{client}")
+        self.throttle.check(*keys)
+        async with self.db.read() as session:
+            user = await session.scalar(select(User).where(User.email == email))
+        valid = await verify_password(user.password_hash if user else None, password)
+        if user is None or not valid:
+            self.throttle.failed(*keys)
+            raise Unauthenticated(LOGIN_REFUSED)
+        self.throttle.succeeded(*keys)
+        token, expires_at = self.tokens.issue(user.id)
+        return LoginResult(token, expires_at, UserRecord.of(user))
+
+    async def get(self, user_id: int) -> UserRecord:
+        users = await self.get_many([user_id])
+        if users[0] is None:
+            raise NotFound(f"No user with id {user_id}.")
+        return users[0]
+
+    async def get_many(self, user_ids: Sequence[int]) -> list[UserRecord | None]:
+        """Users in the order asked, None for unknown ids: one query for the whole batch."""
+        async with self.db.read() as session:
+            rows = await session.scalars(select(User).where(User.id.in_(set(user_ids))))
+            found = {user.id: UserRecord.of(user) for user in rows}
+        return [found.get(user_id) for user_id in user_ids]
+
+    async def update_status(self, user_id: int, status: str) -> UserRecord:
+        status = status.strip()
+        if not status:
+            raise BadUserInput({"status": "The status must not be blank."})
+        if len(status) > MAX_STATUS_LENGTH:
+            raise BadUserInput(
+                {"status": f"The status must be at most {MAX_STATUS_LENGTH} characters."}
+            )
+        async with self.db.write() as session, session.begin():
+            user = await session.get(User, user_id)
+            if user is None:
+                raise NotFound(f"No user with id {user_id}.")
+            user.status = status
+            return UserRecord.of(user)

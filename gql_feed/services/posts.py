@@ -1,0 +1,245 @@
+"""Posts: write them with their event in one transaction, publish after commit, read pages.
+
+The path of one change: check the input, store the image, then in ONE transaction write
+the post and its event-log row; after the commit hand the already-encoded event to the
+bus and remove any image file the change made obsolete. If anything fails before the
+commit, the new image file is removed, so nothing is left half-done.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_feed.services.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
+from gql_feed.services.records import PostRecord, UserRecord
+from gql_feed.storage import event_log
+from gql_feed.storage.database import Database
+from gql_feed.storage.event_log import LoggedEvent
+from gql_feed.storage.images import ImageRejected, ImageStore, Readable
+from gql_feed.storage.models import Post, User
+
+logger = logging.getLogger(__name__)
+
+MIN_TEXT_LENGTH = 5
+MAX_TITLE_LENGTH = 200
+MAX_CONTENT_LENGTH = 5_000
+CURSOR_PREFIX = "post:"
+
+
+class Publisher(Protocol):
+    """Sends a committed event to every process; must not raise (the log keeps the event)."""
+
+    async def publish(self, event: LoggedEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PostWithCreator:
+    post: PostRecord
+    creator: UserRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PostPage:
+    posts: Sequence[PostRecord]
+    total: int
+    page: int
+    per_page: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSlice:
+    posts: Sequence[PostRecord]
+    has_next: bool
+
+
+def encode_cursor(post_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{post_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if text.startswith(CURSOR_PREFIX):
+            return int(text.removeprefix(CURSOR_PREFIX))
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise BadUserInput({"after": "Not a cursor this server gave out."})
+
+
+def check_text(title: str | None, content: str | None) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for field, value, limit in (
+        ("title", title, MAX_TITLE_LENGTH),
+        ("content", content, MAX_CONTENT_LENGTH),
+    ):
+        if value is None:
+            continue
+        if len(value) < MIN_TEXT_LENGTH:
+            problems[field] = f"The {field} needs at least {MIN_TEXT_LENGTH} characters."
+        elif len(value) > limit:
+            problems[field] = f"The {field} must be at most {limit} characters."
+    return problems
+
+
+@dataclass(frozen=True)
+class PostService:
+    db: Database
+    images: ImageStore
+    publisher: Publisher
+    max_per_page: int
+    max_first: int
+
+    async def create(
+        self, viewer_id: int, title: str, content: str, image: Readable
+    ) -> PostWithCreator:
+        title, content = title.strip(), content.strip()
+        if problems := check_text(title, content):
+            raise BadUserInput(problems)
+        image_name = await self._store_image(image)
+        try:
+            async with self.db.write() as session, session.begin():
+                creator = await self._viewer(session, viewer_id)
+                now = datetime.now(UTC)
+                post = Post(
+                    title=title,
+                    content=content,
+                    image_name=image_name,
+                    creator_id=viewer_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(post)
+                await session.flush()
+                result = PostWithCreator(PostRecord.of(post), creator)
+                event = await self._record(session, "CREATED", result, now)
+        except BaseException:
+            await self.images.delete(image_name)
+            raise
+        await self.publisher.publish(event)
+        return result
+
+    async def update(
+        self,
+        viewer_id: int,
+        post_id: int,
+        title: str | None,
+        content: str | None,
+        image: Readable | None,
+    ) -> PostWithCreator:
+        title = title.strip() if title is not None else None
+        content = content.strip() if content is not None else None
+        if problems := check_text(title, content):
+            raise BadUserInput(problems)
+        await self._owned(viewer_id, post_id)  # refuse before storing any file
+        new_image = await self._store_image(image) if image is not None else None
+        try:
+            async with self.db.write() as session, session.begin():
+                post = await self._owned_in(session, viewer_id, post_id)
+                creator = await self._viewer(session, viewer_id)
+                old_image = post.image_name
+                post.title = title if title is not None else post.title
+                post.content = content if content is not None else post.content
+                post.image_name = new_image or post.image_name
+                now = datetime.now(UTC)
+                post.updated_at = now
+                await session.flush()
+                result = PostWithCreator(PostRecord.of(post), creator)
+                event = await self._record(session, "UPDATED", result, now)
+        except BaseException:
+            if new_image:
+                await self.images.delete(new_image)
+            raise
+        if new_image:
+            await self.images.delete(old_image)
+        await self.publisher.publish(event)
+        return result
+
+    async def delete(self, viewer_id: int, post_id: int) -> PostWithCreator:
+        async with self.db.write() as session, session.begin():
+            post = await self._owned_in(session, viewer_id, post_id)
+            creator = await self._viewer(session, viewer_id)
+            result = PostWithCreator(PostRecord.of(post), creator)
+            await session.delete(post)
+            event = await self._record(session, "DELETED", result, datetime.now(UTC))
+        await self.images.delete(result.post.image_name)
+        await self.publisher.publish(event)
+        return result
+
+    async def get(self, post_id: int) -> PostRecord | None:
+        async with self.db.read() as session:
+            post = await session.get(Post, post_id)
+            return PostRecord.of(post) if post else None
+
+    async def page(self, page: int, per_page: int) -> PostPage:
+        problems: dict[str, str] = {}
+        if page < 1:
+            problems["page"] = "The page must be at least 1."
+        if not 1 <= per_page <= self.max_per_page:
+            problems["perPage"] = f"perPage must be between 1 and {self.max_per_page}."
+        if problems:
+            raise BadUserInput(problems)
+        async with self.db.read() as session:
+            total = await session.scalar(select(func.count()).select_from(Post)) or 0
+            rows = await session.scalars(
+                select(Post).order_by(Post.id.desc()).offset((page - 1) * per_page).limit(per_page)
+            )
+            posts = [PostRecord.of(post) for post in rows]
+        return PostPage(posts, total, page, per_page)
+
+    async def feed(self, first: int, after: str | None) -> FeedSlice:
+        if not 1 <= first <= self.max_first:
+            raise BadUserInput({"first": f"first must be between 1 and {self.max_first}."})
+        query = select(Post).order_by(Post.id.desc()).limit(first + 1)
+        if after is not None:
+            query = query.where(Post.id < decode_cursor(after))
+        async with self.db.read() as session:
+            posts = [PostRecord.of(post) for post in await session.scalars(query)]
+        return FeedSlice(posts[:first], len(posts) > first)
+
+    async def _store_image(self, image: Readable) -> str:
+        try:
+            return await self.images.save(image)
+        except ImageRejected as rejected:
+            raise BadUserInput({"image": str(rejected)}) from None
+
+    async def _owned(self, viewer_id: int, post_id: int) -> None:
+        async with self.db.read() as session:
+            await self._owned_in(session, viewer_id, post_id)
+
+    @staticmethod
+    async def _owned_in(session: AsyncSession, viewer_id: int, post_id: int) -> Post:
+        post = await session.get(Post, post_id)
+        if post is None:
+            raise NotFound(f"No post with id {post_id}.")
+        if post.creator_id != viewer_id:
+            raise Forbidden("Only the creator of a post may change it.")
+        return post
+
+    @staticmethod
+    async def _viewer(session: AsyncSession, viewer_id: int) -> UserRecord:
+        user = await session.get(User, viewer_id)
+        if user is None:
+            raise Unauthenticated("Your account no longer exists.")
+        return UserRecord.of(user)
+
+    @staticmethod
+    async def _record(
+        session: AsyncSession, action: str, change: PostWithCreator, occurred_at: datetime
+    ) -> LoggedEvent:
+        body = {
+            "action": action,
+            "occurredAt": occurred_at.isoformat(),
+            "post": change.post.event_json(change.creator),
+        }
+        return await event_log.append(
+            session, action=action, post_id=change.post.id, occurred_at=occurred_at, body=body
+        )

@@ -1,0 +1,64 @@
+"""JWT access tokens: HS256 only, with issuer, audience and expiry always checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from gql_feed.services.errors import Unauthenticated
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    user_id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenService:
+    secret: str
+    issuer: str
+    audience: str
+    ttl_seconds: int
+
+    def issue(self, user_id: int) -> tuple[str, datetime]:
+        now = datetime.now(UTC).replace(microsecond=0)
+        expires_at = now + timedelta(seconds=self.ttl_seconds)
+        claims = {
+            "sub": str(user_id),
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": expires_at,
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM), expires_at
+
+    def verify(self, token: str) -> Claims:
+        """Decode a token; any problem at all is the same UNAUTHENTICATED answer."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+            return Claims(int(claims["sub"]), datetime.fromtimestamp(claims["exp"], UTC))
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("Your token has expired; log in again.") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise Unauthenticated("Invalid token.") from None
+
+    def verify_bearer(self, header: str | None) -> Claims | None:
+        """Claims from an `Authorization: Bearer …` value; None when there is no header."""
+        if not header:
+            return None
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+        return self.verify(token.strip())

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models and sessions, the event log, image files on disk."""

@@ -1,0 +1,138 @@
+"""The database engine, sessions, and bringing the schema up to date with Alembic."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True)
+class Database:
+    """One engine for reads and one for writes.
+
+    On PostgreSQL they are the same engine. On SQLite, write transactions start with
+    `BEGIN IMMEDIATE` so that two writers queue for the lock instead of failing with
+    SQLITE_BUSY halfway; reads stay deferred so they never wait for a writer (WAL).
+    """
+
+    engine: AsyncEngine
+    write_engine: AsyncEngine
+    read: SessionFactory
+    write: SessionFactory
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        engine = create_engine(url)
+        write_engine = create_engine(url, immediate=True) if is_sqlite(url) else engine
+        return cls(
+            engine=engine,
+            write_engine=write_engine,
+            read=create_session_factory(engine),
+            write=create_session_factory(write_engine),
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is behind the code and we were told not to migrate."""
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, immediate: bool = False) -> AsyncEngine:
+    """An engine tuned per backend: SQLite gets WAL and a busy timeout for concurrent writers."""
+    if is_sqlite(url):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if immediate:
+            event.listen(engine.sync_engine, "begin", _begin_immediate)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+    # Let SQLAlchemy's "begin" event decide how transactions start (see _begin_immediate).
+    dbapi_connection.isolation_level = None
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Upgrade the database to the newest revision (Alembic runs synchronously, off the loop)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config(str(connection.engine.url))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def check_up_to_date(engine: AsyncEngine) -> None:
+    """Refuse to start on an old schema when automatic migration is off."""
+    async with engine.connect() as connection:
+        current = await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"The database is at revision {current!r} but the code needs {head!r}: run "
+            "`gql-feed migrate` or set GQL_FEED_AUTO_MIGRATE=true."
+        )
+
+
+def run_sync_migrations(url: str) -> None:
+    """Entry point for `gql-feed migrate`."""
+
+    async def _run() -> None:
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_run())

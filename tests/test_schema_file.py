@@ -1,0 +1,22 @@
+"""schema.graphql at the repo root is what the code serves; `make schema` rewrites it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gql_feed.app import export_schema
+
+SCHEMA_FILE = Path(__file__).parent.parent / "schema.graphql"
+
+
+def test_schema_file_matches_code() -> None:
+    assert SCHEMA_FILE.read_text() == export_schema(), (
+        "schema.graphql has drifted from the code: run `make schema` and commit it."
+    )
+
+
+def test_every_object_type_has_an_id_for_normalized_caches() -> None:
+    sdl = export_schema()
+    for name in ("User", "Post", "PostEvent"):
+        block = sdl.split(f"type {name} {{", 1)[1].split("}", 1)[0]
+        assert "id: ID!" in block, name
