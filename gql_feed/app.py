@@ -25,6 +25,7 @@ from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
 from gql_feed.events.hub import EventHub
 from gql_feed.services.accounts import AccountService
+from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.services.posts import PostService
 from gql_feed.services.throttle import LoginThrottle
 from gql_feed.services.tokens import TokenService
@@ -45,7 +46,11 @@ def build_services(settings: Settings, db: Database) -> Services:
     )
     images = ImageStore(settings.upload_dir, settings.max_upload_bytes, settings.max_image_pixels)
     hub = EventHub(
-        db, settings.broadcast_url, settings.broadcast_channel, settings.event_poll_seconds
+        db,
+        settings.broadcast_url,
+        settings.broadcast_channel,
+        settings.event_poll_seconds,
+        settings.event_log_retention,
     )
     throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds)
     return Services(
@@ -74,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         images.ensure_directory()
         await services.hub.start()
         await live.start()
+        close_sockets_first_on_sigterm(live.close_all)
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
         try:
             yield

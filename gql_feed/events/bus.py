@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from broadcaster import Broadcast
 
+from gql_feed.events.metrics import BUS_RECONNECTS, EVENTS_PUBLISHED, PUBLISH_FAILURES
 from gql_feed.storage.event_log import LoggedEvent
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,6 @@ class EventBus:
         self._broadcast: Broadcast | None = None
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-        self.reconnects = 0
-        self.publish_failures = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="gql_feed event bus")
@@ -75,14 +74,15 @@ class EventBus:
     async def publish(self, event: LoggedEvent) -> None:
         """Best effort: a failure is logged, and every process recovers the event from the log."""
         broadcast = self._broadcast
+        EVENTS_PUBLISHED.inc()
         if broadcast is None or not self.connected.is_set():
-            self.publish_failures += 1
+            PUBLISH_FAILURES.inc()
             logger.warning("Event bus down: event %s stays in the log for catch-up", event.id)
             return
         try:
             await broadcast.publish(self.channel, bus_message(event))
         except Exception:
-            self.publish_failures += 1
+            PUBLISH_FAILURES.inc()
             logger.warning("Publishing event %s failed; it stays in the log", event.id)
             self.connected.clear()
 
@@ -98,7 +98,7 @@ class EventBus:
                     "Event bus connection lost (%s); reconnecting in %.1fs", error, delay
                 )
             self.connected.clear()
-            self.reconnects += 1
+            BUS_RECONNECTS.inc()
             await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter only
             delay = min(delay * 2, 5.0)
 

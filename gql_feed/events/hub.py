@@ -16,11 +16,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 
 from gql_feed.events.bus import EventBus
+from gql_feed.events.metrics import DELIVERY_LAG, EVENTS_CAUGHT_UP, EVENTS_RECEIVED
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database
 from gql_feed.storage.event_log import LoggedEvent
@@ -28,6 +30,7 @@ from gql_feed.storage.event_log import LoggedEvent
 logger = logging.getLogger(__name__)
 
 CATCH_UP_BATCH = 500
+PRUNE_EVERY_POLLS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +55,18 @@ class EventSink(Protocol):
 
 class EventHub:
     def __init__(
-        self, db: Database, broadcast_url: str, channel: str, poll_seconds: float = 1.0
+        self,
+        db: Database,
+        broadcast_url: str,
+        channel: str,
+        poll_seconds: float = 1.0,
+        retention: int = 100_000,
     ) -> None:
         self.db = db
+        self.retention = retention
         self.bus = EventBus(broadcast_url, channel, self._on_bus_message, self._on_bus_connected)
         self.poll_seconds = poll_seconds
         self.last_id = 0
-        self.delivered = 0
         self._sinks: list[EventSink] = []
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
@@ -129,12 +137,15 @@ class EventHub:
                 if not batch:
                     logger.error("Event log has no events after %s up to %s", self.last_id, upto)
                     return
+                EVENTS_CAUGHT_UP.inc(len(batch))
                 for logged in batch:
                     await self._deliver(HubEvent.decode(logged))
 
     async def _deliver(self, event: HubEvent) -> None:
         self.last_id = event.id
-        self.delivered += 1
+        EVENTS_RECEIVED.inc()
+        occurred_at = datetime.fromisoformat(event.data["occurredAt"])
+        DELIVERY_LAG.observe(max(0.0, (datetime.now(UTC) - occurred_at).total_seconds()))
         for sink in self._sinks:
             try:
                 await sink.deliver(event)
@@ -142,10 +153,18 @@ class EventHub:
                 logger.exception("An event sink failed on event %s", event.id)
 
     async def _poll(self) -> None:
-        """The safety net for events the bus never brought (lost publish, broker down)."""
+        """The safety net for events the bus never brought (lost publish, broker down).
+
+        Now and then it also trims the log to its retention, oldest events first.
+        """
+        polls = 0
         while True:
             await asyncio.sleep(self.poll_seconds)
+            polls += 1
             try:
+                if polls % PRUNE_EVERY_POLLS == 0:
+                    async with self.db.write() as session, session.begin():
+                        await event_log.prune(session, self.retention)
                 async with self.db.read() as session:
                     _, newest = await event_log.bounds(session)
                 if newest > self.last_id:
