@@ -105,7 +105,7 @@ async def test_publish_reaches_local_sinks_once(db: Database) -> None:
         await asyncio.wait_for(hub.bus.connected.wait(), 5)
         event = await log_event(db, 7)
         await hub.publish(event)
-        await asyncio.sleep(0.2)  # the bus echo arrives and is dropped as a duplicate
+        await asyncio.sleep(0.3)  # the bus echo arrives and is dropped as a duplicate
         assert sink.ids == [event.id]
     finally:
         await hub.stop()

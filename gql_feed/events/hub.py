@@ -70,6 +70,7 @@ class EventHub:
         self._sinks: list[EventSink] = []
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
+        self._local: set[asyncio.Task[None]] = set()
 
     def add_sink(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -89,9 +90,15 @@ class EventHub:
         await self.bus.stop()
 
     async def publish(self, event: LoggedEvent) -> None:
-        """Publish a committed event: onto the bus, and straight to this process's sinks."""
+        """Publish a committed event: onto the bus, and straight to this process's sinks.
+
+        The local fan-out runs as its own task, so the mutation that made the event
+        answers its client without waiting for thousands of socket writes.
+        """
         await self.bus.publish(event)
-        await self._accept(event.id, event)
+        task = asyncio.create_task(self._accept(event.id, event))
+        self._local.add(task)
+        task.add_done_callback(self._local.discard)
 
     async def read_after(self, after: int, limit: int) -> Sequence[HubEvent]:
         """Events after `after` from the log, decoded; for subscribers that resume."""

@@ -1,0 +1,114 @@
+"""What the benchmarks share: a fresh server process, a user, posts, and RSS readings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63fccf50030f000485018084a98c210000000049454e44ae426082"
+)
+CREATE = "mutation ($i: CreatePostInput!) { createPost(input: $i) { id } }"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """`gql-feed serve` with a fresh SQLite database in a temporary folder."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="gql_feed_bench_"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "GQL_FEED_DATABASE_URL": f"sqlite+aiosqlite:///{self.folder / 'feed.db'}",
+            "GQL_FEED_UPLOAD_DIR": str(self.folder / "uploads"),
+            "GQL_FEED_JWT_SECRET": "bench-secret-0123456789abcdef0123456789abcdef",
+            "GQL_FEED_LOG_LEVEL": "warning",
+            "GQL_FEED_LOGIN_MAX_FAILURES": "1000000",
+            **(env or {}),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gql_feed", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.folder,
+        )
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def rss_mb(self) -> float:
+        text = Path(f"/proc/{self.process.pid}/status").read_text()
+        kb = next(line for line in text.splitlines() if line.startswith("VmRSS:")).split()[1]
+        return int(kb) / 1024
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def login(url: str) -> str:
+    """Sign up and log in a fresh user; returns the token."""
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    password = "bench-password"
+    gql = f"{url}/graphql"
+    httpx.post(
+        gql,
+        json={
+            "query": "mutation($i: SignupInput!) { signup(input: $i) { id } }",
+            "variables": {"i": {"email": email, "name": "Bench", "password": password}},
+        },
+        timeout=30,
+    )
+    body = httpx.post(
+        gql,
+        json={
+            "query": "mutation($e: String!, $p: String!) "
+            "{ login(email: $e, password: $p) { token } }",
+            "variables": {"e": email, "p": password},
+        },
+        timeout=30,
+    ).json()
+    token: str = body["data"]["login"]["token"]
+    return token
+
+
+def create_post_form(title: str) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
+    import json
+
+    operations = {
+        "query": CREATE,
+        "variables": {"i": {"title": title, "content": "benchmark content", "image": None}},
+    }
+    return (
+        {"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.i.image"]})},
+        {"0": ("dot.png", PNG, "image/png")},
+    )
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
