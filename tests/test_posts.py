@@ -218,3 +218,11 @@ async def test_each_change_is_logged_as_an_event(client: httpx.AsyncClient) -> N
     assert [d["action"] for d in decoded] == ["CREATED", "UPDATED", "DELETED"]
     assert decoded[2]["post"]["title"] == "Edited title"
     assert all(d["post"]["id"] == int(post["id"]) for d in decoded)
+
+
+async def test_ids_are_never_reused(client: httpx.AsyncClient) -> None:
+    token, _ = await user_with_token(client)
+    first = (await create_post(client, token))["data"]["createPost"]["id"]
+    await gql(client, "mutation($id: ID!) { deletePost(id: $id) }", {"id": first}, token)
+    second = (await create_post(client, token))["data"]["createPost"]["id"]
+    assert int(second) > int(first)

@@ -14,7 +14,7 @@ import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -28,8 +28,11 @@ FORMATS: dict[str, tuple[str, str]] = {
     "WEBP": ("webp", "image/webp"),
 }
 CONTENT_TYPES = {ext: content_type for ext, content_type in FORMATS.values()}
+OPEN_FORMATS = tuple(FORMATS)  # a JPEG with extra pictures opens as "MPO"
+NOT_AN_IMAGE = "The file is not a JPEG, PNG, GIF or WebP image."
 
 
+@runtime_checkable
 class Readable(Protocol):
     """What an upload must offer: strawberry hands us Starlette's UploadFile."""
 
@@ -50,7 +53,13 @@ class ImageStore:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     async def save(self, upload: Readable) -> str:
-        """Read at most `max_bytes`, check and clean the image, and return its stored name."""
+        """Read at most `max_bytes`, check and clean the image, and return its stored name.
+
+        The name is random: nothing the client sent (file name, content type) is used.
+        """
+        if not isinstance(upload, Readable):
+            # The Upload scalar takes any JSON value in place of a file part.
+            raise ImageRejected("Send the image as a file part of a multipart request.")
         data = await self._read_bounded(upload)
         cleaned, extension = await asyncio.to_thread(self._clean, data)
         name = f"{secrets.token_urlsafe(18)}.{extension}"
@@ -85,30 +94,46 @@ class ImageStore:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(data)) as probe:
-                    image_format = probe.format or ""
+                # Only our formats' parsers ever see the bytes: Pillow would otherwise try
+                # every plugin it has (TIFF, EPS, ...), a far larger attack surface.
+                with Image.open(io.BytesIO(data), formats=OPEN_FORMATS) as probe:
+                    # Phones write JPEGs with extra pictures (MPO); the first is the photo.
+                    image_format = "JPEG" if probe.format == "MPO" else probe.format or ""
                     if image_format not in FORMATS:
-                        raise ImageRejected("Only JPEG, PNG, GIF and WebP images are accepted.")
+                        raise ImageRejected(NOT_AN_IMAGE)
                     width, height = probe.size
                     if width * height > self.max_pixels:
                         raise ImageRejected("The image has too many pixels.")
+                    # A GIF keeps every frame (see _reencode), each a full canvas in memory.
+                    frames = getattr(probe, "n_frames", 1) if image_format == "GIF" else 1
+                    if width * height * frames > self.max_pixels:
+                        raise ImageRejected("The animation has too many frames for its size.")
                     probe.verify()
-                with Image.open(io.BytesIO(data)) as image:
+                with Image.open(io.BytesIO(data), formats=OPEN_FORMATS) as image:
                     return _reencode(image, image_format), FORMATS[image_format][0]
-        except (UnidentifiedImageError, Image.DecompressionBombError):
-            raise ImageRejected("The file is not an image we can read.") from None
-        except Image.DecompressionBombWarning:
+        except ImageRejected:
+            raise
+        except UnidentifiedImageError:
+            raise ImageRejected(NOT_AN_IMAGE) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageRejected("The image has too many pixels.") from None
-        except (OSError, SyntaxError, ValueError) as error:
-            if isinstance(error, ImageRejected):
-                raise
+        except Exception:
+            # Decoders fed hostile bytes fail in many ways (OSError, SyntaxError,
+            # struct.error, EOFError, ...): each is a broken upload, not a server fault.
             raise ImageRejected("The image is damaged.") from None
 
     def _write(self, name: str, data: bytes) -> None:
-        path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
+        """Written under a hidden name, then renamed: a reader never sees half a file, and a
+        failed write (disk full) leaves nothing that `path_of` would serve."""
+        partial = self.directory / f".{name}.part"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(partial, self.directory / name)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
 
 def _reencode(image: Image.Image, image_format: str) -> bytes:

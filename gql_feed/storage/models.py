@@ -36,8 +36,14 @@ class Base(DeclarativeBase):
     pass
 
 
+# SQLite without AUTOINCREMENT hands a deleted row's id out again; ids must stay unique
+# forever (clients cache by id, and the event log names posts by id).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -49,6 +55,7 @@ class User(Base):
 
 class Post(Base):
     __tablename__ = "posts"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(200), nullable=False),
         sa.Column("status", sa.String(500), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "posts",
@@ -35,6 +36,7 @@ def upgrade() -> None:
         sa.Column("creator_id", BigId, sa.ForeignKey("users.id"), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_posts_creator_id", "posts", ["creator_id"])
     op.create_table(
