@@ -16,19 +16,22 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from strawberry.schema.config import StrawberryConfig
 
 from gql_feed.api.context import Services
 from gql_feed.api.extensions import schema_extensions
 from gql_feed.api.http import CsrfGuard, GraphQLView
+from gql_feed.api.limits import BodySizeLimit
 from gql_feed.api.live import LiveServer
+from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
 from gql_feed.events.hub import EventHub
 from gql_feed.services.accounts import AccountService
-from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.services.posts import PostService
 from gql_feed.services.throttle import LoginThrottle
 from gql_feed.services.tokens import TokenService
+from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.storage.database import Database, check_up_to_date, migrate
 from gql_feed.storage.images import CONTENT_TYPES, ImageStore
 
@@ -66,8 +69,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database.open(settings.database_url)
     services = build_services(settings, db)
-    schema = build_schema(schema_extensions(settings))
-    live = LiveServer(schema=schema, services=services, settings=settings)
+    schema = build_schema(
+        schema_extensions(settings),
+        StrawberryConfig(batching_config={"max_operations": settings.max_batch_operations}),
+    )
+    # One document store for HTTP and WebSocket: a hash registered on one serves both.
+    documents = PersistedDocuments.from_settings(settings, schema)
+    live = LiveServer(schema=schema, services=services, settings=settings, documents=documents)
     images = services.posts.images
 
     @asynccontextmanager
@@ -85,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await live.stop()
+            await documents.close()
             await services.hub.stop()
             await db.close()
 
@@ -127,20 +136,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     view = GraphQLView(
         services,
+        documents=documents,
         schema=schema,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=True,
         subscription_protocols=(),
     )
-    middleware = []
+    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)]
     if settings.cors_origins:
-        middleware.append(
+        # First, so that even a refusal (413) carries the CORS headers a browser needs.
+        middleware.insert(
+            0,
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "apollo-require-preflight"],
-            )
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "apollo-require-preflight",
+                    "x-apollo-operation-name",
+                ],
+            ),
         )
     app = Starlette(
         routes=[

@@ -1,4 +1,4 @@
-"""The `gql-feed` command: serve, migrate, print the schema."""
+"""The `gql-feed` command: serve, migrate, print the schema, check a manifest."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
-from gql_feed.config import Settings
+from gql_feed.config import ConfigError, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, help="worker processes (GQL_FEED_WORKERS)")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    check = commands.add_parser(
+        "check-manifest", help="validate a trusted-documents manifest against the schema"
+    )
+    check.add_argument("path", type=Path, help="Apollo or GraphQL Codegen persisted documents")
     args = parser.parse_args(argv)
 
     if args.command == "schema":
@@ -28,8 +34,17 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(export_schema())
         return 0
+    try:
+        settings = Settings()
+    except (ConfigError, ValidationError) as error:
+        # A wrong setting is the operator's to fix: say which and how, without a traceback.
+        sys.stderr.write(f"gql-feed: cannot start: {describe(error)}\n")
+        return 2
+    if args.command == "check-manifest":
+        from gql_feed.api.persisted import check_manifest_command
+        from gql_feed.api.schema import build_schema
 
-    settings = Settings()
+        return check_manifest_command(args.path, settings, build_schema([]))
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -39,6 +54,18 @@ def main(argv: list[str] | None = None) -> int:
         run_sync_migrations(settings.database_url)
         return 0
     return serve_forever(settings, args.host, args.port, args.workers)
+
+
+def describe(error: ConfigError | ValidationError) -> str:
+    """One line per problem, naming the environment variable to change."""
+    if isinstance(error, ConfigError):
+        return str(error)
+    problems = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        where = f"GQL_FEED_{field.upper()}: " if field else ""
+        problems.append(f"{where}{problem['msg']}")
+    return "; ".join(problems)
 
 
 def serve_forever(
@@ -64,6 +91,8 @@ def serve_forever(
         workers=settings.workers,
         ws="websockets-sansio",
         ws_per_message_deflate=settings.ws_per_message_deflate,
+        # Above our own limit, so an oversized message gets our clear close reason.
+        ws_max_size=4 * settings.ws_max_message_bytes,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
     )

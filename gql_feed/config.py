@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     event_log_retention: int = 100_000
     replay_max_events: int = 10_000
 
+    # Persisted documents (api.persisted): APQ cache, and the trusted-documents manifest.
+    persisted_queries: bool = True
+    persisted_query_cache_bytes: int = 16 * 1024 * 1024
+    persisted_query_ttl_seconds: int = 24 * 3600
+    persisted_query_redis_prefix: str = "gql_feed:apq:"
+    trusted_documents: Path | None = None
+
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
         if self.production:

@@ -8,9 +8,11 @@ replaced by a bare INTERNAL_SERVER_ERROR, so no stack trace or SQL reaches a cli
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from graphql import GraphQLError
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import MaskErrors
 
 from gql_feed.services.errors import BadUserInput, FeedError, TooManyAttempts
@@ -19,9 +21,19 @@ logger = logging.getLogger(__name__)
 
 INTERNAL_MESSAGE = "Internal server error."
 
+# graphql-core's `did_you_mean`: " Did you mean 'a', 'b', or 'c'?" (names never hold "?").
+SUGGESTION = re.compile(r" Did you mean [^?]*\?")
+# graphql-core's parser stops at the token limit with a "Syntax Error"; the query may be
+# perfectly valid, only too long, so it is reported as the limit it is.
+TOKEN_LIMIT = re.compile(r"Document contains more than (\d+) tokens")
 
-def classify(error: GraphQLError) -> GraphQLError:
-    """The client-safe version of one error."""
+
+def classify(error: GraphQLError, *, hide_suggestions: bool = False) -> GraphQLError:
+    """The client-safe version of one error.
+
+    `hide_suggestions` (production) drops "Did you mean …?" hints, which would otherwise
+    spell out the schema that disabled introspection is meant to keep private.
+    """
     original = error.original_error
     if isinstance(original, FeedError):
         extensions: dict[str, object] = {"code": original.code}
@@ -30,23 +42,41 @@ def classify(error: GraphQLError) -> GraphQLError:
         if isinstance(original, TooManyAttempts):
             extensions["retryAfter"] = original.retry_after
         return _rebuild(error, original.message, extensions)
+    if isinstance(original, GraphQLError) and original.original_error is None:
+        # graphql-core wraps a variable's coercion error in one naming the variable: the
+        # outer message is the complete one.
+        original = None
     if original is None:
+        message = SUGGESTION.sub("", error.message) if hide_suggestions else error.message
         code = (error.extensions or {}).get("code")
         if code:
-            return error
-        code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in error.message else None
-        return _rebuild(error, error.message, {"code": code or "GRAPHQL_VALIDATION_FAILED"})
-    if isinstance(original, GraphQLError) and not original.original_error:
-        return classify(original)
+            return error if message == error.message else _rebuild(error, message, error.extensions)
+        if isinstance(error, ValidationAbortedError) and message == "Validation aborted.":
+            message = "The query is too complex to validate; ask for fewer repeated fields."
+            code = "GRAPHQL_VALIDATION_FAILED"
+        elif limit := TOKEN_LIMIT.search(message):
+            message = f"The query has more than {limit[1]} tokens, the most this server accepts."
+            code = "GRAPHQL_VALIDATION_FAILED"
+        elif message.startswith("Syntax Error"):
+            code = "GRAPHQL_PARSE_FAILED"
+        else:
+            code = "GRAPHQL_VALIDATION_FAILED"
+        return _rebuild(error, message, {"code": code})
+    if isinstance(original, GraphQLError):
+        return classify(original, hide_suggestions=hide_suggestions)
     logger.error("Unexpected error in %s", error.path, exc_info=original)
     return _rebuild(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
 
 
-def classify_all(errors: Iterable[GraphQLError]) -> list[GraphQLError]:
-    return [classify(error) for error in errors]
+def classify_all(
+    errors: Iterable[GraphQLError], *, hide_suggestions: bool = False
+) -> list[GraphQLError]:
+    return [classify(error, hide_suggestions=hide_suggestions) for error in errors]
 
 
-def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+def _rebuild(
+    error: GraphQLError, message: str, extensions: dict[str, object] | None
+) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -61,5 +91,9 @@ def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -
 class ErrorCodes(MaskErrors):
     """Strawberry's MaskErrors, but classifying instead of blanking every error."""
 
+    def __init__(self, hide_suggestions: bool = False) -> None:
+        super().__init__()
+        self.hide_suggestions = hide_suggestions
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return classify_all(errors)
+        return classify_all(errors, hide_suggestions=self.hide_suggestions)

@@ -1,31 +1,106 @@
-"""GraphQL over HTTP: strawberry's ASGI view with our context, JSON and CSRF rules."""
+"""GraphQL over HTTP: strawberry's ASGI view with our context, JSON, documents and CSRF rules."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.graphql import OperationType
 
 from gql_feed.api.context import Context, Services
+from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
-# preflight (GET, or a "simple" content type such as multipart/form-data) must carry one
-# of these headers, which no cross-site form can set.
-PREFLIGHT_HEADERS = (b"apollo-require-preflight", b"x-apollo-operation-name")
+# preflight (no content type, or a "simple" one such as multipart/form-data) must carry a
+# non-empty one of these headers, which no cross-site form or <img> can set.
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
 SIMPLE_CONTENT_TYPES = ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded")
+# What makes a GET an operation rather than a visit to GraphiQL.
+OPERATION_PARAMS = ("query", "extensions", "documentId")
+# HTTP token characters (RFC 9110), for parsing a content type as browsers do.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Apollo Server sends this with refusals so that no CDN caches a "not found" for a hash.
+NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
+SUBSCRIPTION = OperationType.SUBSCRIPTION
+
+
+@dataclass
+class FeedRequestData(GraphQLRequestData):
+    """Strawberry's request data plus `documentId`, the trusted-document id some clients send."""
+
+    document_id: str | None = None
+
+
+class HttpRefusal(Exception):
+    """Answered as a GraphQL error response with an HTTP status, before anything executes."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = {**NO_CACHE, **(headers or {})}
+
+    @classmethod
+    def of(cls, refusal: DocumentRefused) -> HttpRefusal:
+        return cls(refusal.status_code, refusal.code, refusal.message)
+
+    def error(self) -> GraphQLError:
+        return GraphQLError(self.message, extensions={"code": self.code})
+
+    def response(self) -> Response:
+        body = {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
+        return JSONResponse(body, self.status, headers=self.headers)
 
 
 class GraphQLView(GraphQL[Context, None]):
-    """Context per request: the services and whoever the bearer token names."""
+    """Context per request: the services and whoever the bearer token names. Documents
+    come in full, by APQ hash or by trusted-document id (`api.persisted`). As in Apollo
+    Server, a GET runs queries only (a mutation is a 405), subscriptions belong to the
+    WebSocket, and every refusal is a GraphQL error body with an `extensions.code`."""
 
-    def __init__(self, services: Services, **options: Any) -> None:
+    def __init__(
+        self, services: Services, documents: PersistedDocuments | None = None, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.services = services
+        if documents is None:
+            if not isinstance(self.schema, strawberry.Schema):
+                raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
+            documents = PersistedDocuments.from_settings(services.settings, self.schema)
+        self.documents = documents
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as error:
+            # Strawberry's own refusals (bad JSON, too many operations…) as GraphQL JSON.
+            code = "NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
+            response = HttpRefusal(error.status_code, code, error.reason).response()
+        except HttpRefusal as refusal:
+            response = refusal.response()
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         client = request.client.host if request.client else "unknown"
@@ -35,6 +110,141 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # its JSONDecodeError is json's, which strawberry catches
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A hash-only GET (Apollo's useGETForHashedQueries) has no `query` either.
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and not any(
+            params.get(name) for name in OPERATION_PARAMS
+        )
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's, checking every operation of a batch (not only a single one) and
+        keeping `documentId`: a malformed body is a 400, never a crash."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        transport = self._get_stream_transport_from_headers(request.headers)
+        protocol: GraphQLRequestProtocol = transport.protocol if transport else "http"
+        data: object
+        if request.method == "GET":
+            data = self.parse_query_params(request.query_params)
+        elif "application/json" in content_type:
+            data = self.parse_json(await request.get_body())
+        elif self.multipart_uploads_enabled and content_type == "multipart/form-data":
+            data = await self.parse_multipart(request)
+        else:
+            raise HTTPException(400, "Unsupported content type")
+        if isinstance(data, list):
+            self._validate_batch_request(data, protocol=protocol)
+            return [_request_data(item, protocol) for item in data]
+        return _request_data(data, protocol)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+
+        async def one(data: GraphQLRequestData) -> ExecutionResult:
+            # In a batch a refusal answers that operation only, as Apollo Server does.
+            try:
+                return await self.execute_single(
+                    request, request_adapter, sub_response, context, root_value, data
+                )
+            except HttpRefusal as refusal:
+                return ExecutionResult(data=None, errors=[refusal.error()])
+
+        return list(await asyncio.gather(*(one(data) for data in request_data)))
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        document_id = (
+            request_data.document_id if isinstance(request_data, FeedRequestData) else None
+        )
+        try:
+            query = await self.documents.resolve(
+                request_data.query, request_data.extensions, document_id
+            )
+        except DocumentRefused as refusal:
+            raise HttpRefusal.of(refusal) from None
+        method = request_adapter.method
+        try:
+            return await self.schema.execute(
+                query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=OperationType.from_http(method) - {SUBSCRIPTION},
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            raise _wrong_transport(error.operation_type) from None
+        except CannotGetOperationTypeError as error:
+            raise HttpRefusal(400, "BAD_REQUEST", error.as_http_error_reason()) from None
+
+
+def _wrong_transport(operation_type: OperationType) -> HttpRefusal:
+    """Apollo Server's answer to a mutation over GET (which a link or a crawler could
+    replay); subscriptions are only served over the WebSocket."""
+    if operation_type is SUBSCRIPTION:
+        return HttpRefusal(
+            400,
+            "BAD_REQUEST",
+            "Subscriptions are served over the WebSocket at /graphql "
+            "(graphql-transport-ws or graphql-ws), not over HTTP.",
+        )
+    return HttpRefusal(
+        405,
+        "BAD_REQUEST",
+        f"Can only perform a {operation_type.value} operation from a POST request.",
+        {"allow": "POST"},
+    )
+
+
+def _request_data(item: object, protocol: GraphQLRequestProtocol) -> FeedRequestData:
+    """One operation of a request, each member checked for its JSON type."""
+    if not isinstance(item, dict):
+        raise HTTPException(400, "Each GraphQL operation must be a JSON object.")
+    for key, kind, name in (
+        ("query", str, "a string"),
+        ("operationName", str, "a string"),
+        ("documentId", str, "a string"),
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+    ):
+        value = item.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise HTTPException(
+                400, f"The GraphQL operation's `{key}` must be {name} or null, if provided."
+            )
+    return FeedRequestData(
+        query=item.get("query"),
+        variables=item.get("variables"),
+        operation_name=item.get("operationName"),
+        extensions=item.get("extensions"),
+        protocol=protocol,
+        document_id=item.get("documentId") or None,
+    )
 
 
 class CsrfGuard:
@@ -50,8 +260,11 @@ class CsrfGuard:
                     "errors": [
                         {
                             "message": "This operation has been blocked as a potential "
-                            "Cross-Site Request Forgery (CSRF). Send an "
-                            "'Apollo-Require-Preflight: true' header (or a JSON content type).",
+                            "Cross-Site Request Forgery (CSRF). Please either specify a "
+                            "'content-type' header (with a type that is not one of "
+                            f"{', '.join(SIMPLE_CONTENT_TYPES)}) or provide a non-empty "
+                            f"value for one of the following headers: "
+                            f"{', '.join(PREFLIGHT_HEADERS)}",
                             "extensions": {"code": "BAD_REQUEST"},
                         }
                     ]
@@ -64,14 +277,28 @@ class CsrfGuard:
 
 
 def _needs_preflight_header(scope: Scope) -> bool:
-    headers = dict(scope["headers"])
-    if any(name in headers for name in PREFLIGHT_HEADERS):
+    """Apollo Server's `preventCsrf`, for every method: a parsable content type that is
+    not simple, or a non-empty preflight header, shows a browser preflighted the request.
+    Only a GET that names no operation passes without: it renders GraphiQL or fails."""
+    headers = Headers(scope=scope)
+    if any(headers.get(name) for name in PREFLIGHT_HEADERS):
         return False
-    content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip()
-    if content_type and content_type.lower() not in SIMPLE_CONTENT_TYPES:
-        return False
+    content_type = headers.get("content-type")
+    if content_type is not None:
+        essence = _mime_essence(content_type)
+        # Browsers cannot send an unparsable content type without a preflight either.
+        if essence is None or essence not in SIMPLE_CONTENT_TYPES:
+            return False
     if scope["method"] == "GET":
-        # Opening GraphiQL in a browser is a plain navigation, not an operation.
-        query_string: bytes = scope.get("query_string", b"")
-        return any(key in query_string for key in (b"query=", b"extensions="))
-    return bool(scope["method"] == "POST")
+        params = QueryParams(scope.get("query_string", b""))
+        return any(name in params for name in OPERATION_PARAMS)
+    return True
+
+
+def _mime_essence(value: str) -> str | None:
+    """`type/subtype` of a content type, lower-cased; None when it does not parse."""
+    essence = value.split(";", 1)[0].strip(" \t\r\n")
+    type_, slash, subtype = essence.partition("/")
+    if not slash or not type_ or not subtype or not set(type_ + subtype) <= _TOKEN:
+        return None
+    return essence.lower()

@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.file_uploads import Upload
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from gql_feed.api.context import Context
@@ -108,9 +109,8 @@ class Mutation:
     @strawberry.mutation(description="Unknown email and wrong password get the same answer.")
     async def login(self, info: InfoType, email: str, password: str) -> AuthPayload:
         result = await info.context.services.accounts.login(email, password, info.context.client)
-        return AuthPayload(
-            token=result.token, user=User.of(result.user, is_owner=True), expires_at=result.expires_at
-        )
+        user = User.of(result.user, is_owner=True)
+        return AuthPayload(token=result.token, user=user, expires_at=result.expires_at)
 
     @strawberry.mutation
     async def update_status(self, info: InfoType, status: str) -> User:
@@ -170,7 +170,14 @@ class QuietErrors(strawberry.Schema):
         return None
 
 
-def build_schema(extensions: Sequence[Callable[[], SchemaExtension]]) -> strawberry.Schema:
+def build_schema(
+    extensions: Sequence[Callable[[], SchemaExtension]], config: StrawberryConfig | None = None
+) -> strawberry.Schema:
+    """`config` carries per-deployment choices (the batching bound); the SDL never depends on it."""
     return QuietErrors(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=config,
     )

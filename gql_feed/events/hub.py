@@ -106,6 +106,20 @@ class EventHub:
             logged = await event_log.read_after(session, after, limit)
         return [HubEvent.decode(event) for event in logged]
 
+    async def catch_up_to(self, event_id: int) -> None:
+        """Hand every event up to `event_id` to the sinks now, reading the log if need be.
+
+        A subscriber that resumes here with `after: N` may have seen N through another
+        process, ahead of this one (its bus message still on the way, or lost while the
+        broker is down, until the next poll). This hub must pass N before that subscriber
+        goes live; otherwise the events up to N would reach it a second time, late.
+        """
+        if event_id <= self.last_id:
+            return
+        async with self._lock:
+            if event_id > self.last_id:
+                await self._catch_up(event_id)
+
     async def log_bounds(self) -> tuple[int, int]:
         async with self.db.read() as session:
             return await event_log.bounds(session)

@@ -148,7 +148,7 @@ def _reencode(image: Image.Image, image_format: str) -> bytes:
     if image_format == "JPEG":
         image.convert("RGB").save(out, format="JPEG", quality=90)
     elif image_format == "PNG":
-        image.save(out, format="PNG")
+        image.save(out, format="PNG", icc_profile=None)  # PNG alone would copy it over
     else:
         image.save(out, format="WEBP", quality=90)
     return out.getvalue()

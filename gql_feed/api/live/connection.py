@@ -1,0 +1,179 @@
+"""One socket's outgoing side: eager writes, a bounded backlog, and closing.
+
+Why writes are "eager". Fanning one event out to thousands of sockets must not cost a
+task, a queue or even an event-loop round trip per socket. An ASGI `send` is a
+coroutine, but uvicorn's only suspends when the transport is paused, that is when the
+peer does not read fast enough and the kernel and transport buffers are full
+(`await self.writable.wait()` returns at once while the event is set). So we drive the
+send coroutine by hand: `coro.send(None)` runs it to its first suspension point.
+
+- It raises `StopIteration`: the frame is written (into the transport's buffer) and
+  we are done, synchronously, with no task and no scheduling. This is the usual case.
+- It yields a future: the socket is backlogged. Only then do we create this socket's
+  drain task. It adopts the suspended coroutine (`_Resume` hands the yielded future
+  back to asyncio's task machinery and keeps driving the coroutine until it returns),
+  then writes the frames that queued meanwhile, oldest first. While the drain task
+  exists, new frames go to a deque, so order is kept; the task removes itself when
+  the deque is empty, with no await between that check and its removal.
+
+The deque is bounded by `ws_send_backlog`. A socket that exceeds it is a slow consumer:
+its subscriptions are released at once (so the memory is freed and the fan-out stops
+spending time on it) and it is closed with 1013 "try again later", telling the client
+to come back with `postEvents(after: <last id it received>)`: only the client knows which
+frames it got, since some may still sit in kernel buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+from starlette.types import Message
+from starlette.websockets import WebSocket
+
+from gql_feed.api.live import metrics
+from gql_feed.api.live.close_codes import CloseCode, fit_reason
+
+SLOW_CONSUMER_REASON = (
+    "Slow consumer: reconnect and resume with postEvents(after: <last id you received>)"
+)
+
+
+class _Resume:
+    """Awaiting this finishes a coroutine that was started by hand and is suspended.
+
+    `pending` is what the coroutine yielded (a future, or None for a bare yield): it is
+    yielded on to the task running us, and whatever the task sends or throws back is
+    forwarded, exactly as `await` would have done had the coroutine never left it.
+    """
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as error:
+                try:
+                    pending = coro.throw(error)
+                except StopIteration:
+                    return
+                continue
+            try:
+                pending = coro.send(sent)
+            except StopIteration:
+                return
+
+
+class Connection:
+    """Writes frames to one WebSocket without ever making the writer wait.
+
+    `release` is called once, when the connection stops taking frames (closed by us,
+    or found gone), so its owner can drop its subscriptions straight away.
+    """
+
+    __slots__ = ("_backlog_limit", "_drainer", "_pending", "_release", "closing", "websocket")
+
+    def __init__(
+        self, websocket: WebSocket, backlog_limit: int, release: Callable[[], None]
+    ) -> None:
+        self.websocket = websocket
+        self.closing = False
+        self._backlog_limit = backlog_limit
+        self._release = release
+        self._pending: deque[Message] | None = None
+        self._drainer: asyncio.Task[None] | None = None
+
+    def send_text(self, text: str) -> None:
+        """Write one text frame now, or queue it behind a backlogged one."""
+        if self.closing:
+            return
+        if self._drainer is None:
+            self._write({"type": "websocket.send", "text": text})
+            return
+        pending = self._pending
+        if pending is not None and len(pending) >= self._backlog_limit:
+            metrics.SLOW_CONSUMERS.inc()
+            self.close(CloseCode.TRY_AGAIN_LATER, SLOW_CONSUMER_REASON)
+            return
+        if pending is not None:
+            pending.append({"type": "websocket.send", "text": text})
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Release everything now, and send the close frame after any frame in flight.
+
+        Frames still queued are dropped: a closing client would not process them.
+        """
+        if self.closing:
+            return
+        self.closing = True
+        self._release()
+        message: Message = {
+            "type": "websocket.close",
+            "code": int(code),
+            "reason": fit_reason(reason),
+        }
+        if self._drainer is not None and self._pending is not None:
+            self._pending.clear()
+            self._pending.append(message)
+        else:
+            self._write(message)
+
+    def lost(self) -> None:
+        """The peer is gone: stop writing and release everything."""
+        if self.closing:
+            return
+        self.closing = True
+        if self._pending is not None:
+            self._pending.clear()
+        self._release()
+
+    async def flushed(self, seconds: float) -> None:
+        """Give the last frames (the close frame above all) `seconds` to leave."""
+        drainer = self._drainer
+        if drainer is None:
+            return
+        await asyncio.wait({drainer}, timeout=seconds)
+        if not drainer.done():
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
+
+    def _write(self, message: Message) -> None:
+        coro = self.websocket.send(message)
+        try:
+            suspended = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            # The coroutine is finished either way; what failed is the peer.
+            self.lost()
+            return
+        if self._pending is None:
+            self._pending = deque()
+        self._drainer = asyncio.create_task(self._drain(coro, suspended, self._pending))
+
+    async def _drain(
+        self, coro: Coroutine[Any, Any, None], suspended: Any, pending: deque[Message]
+    ) -> None:
+        try:
+            await _Resume(coro, suspended)
+            while pending:
+                await self.websocket.send(pending.popleft())
+        except Exception:
+            self.lost()
+        finally:
+            self._drainer = None
+            if not pending:
+                self._pending = None

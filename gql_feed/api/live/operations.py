@@ -1,0 +1,177 @@
+"""The GraphQL side of the socket: validated operations, grouped subscriptions, one-shot runs.
+
+Both subprotocols call in here with what a client asked for; nothing here knows how a
+message is framed. Subscribing is synchronous once the document is prepared (a cached
+lookup), so a live subscriber is added to its group without any await.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard, cast
+
+import orjson
+import strawberry
+from graphql import GraphQLError
+from graphql.execution import get_argument_values, get_variable_values
+from strawberry.execution.is_awaitable import optimized_is_awaitable
+
+from gql_feed.api.context import Context, Services
+from gql_feed.api.live.documents import DocumentCache, Invalid, Operation
+from gql_feed.api.live.groups import Group, GroupKey, Groups, Subscriber
+from gql_feed.api.live.results import feed_error, payload_text
+from gql_feed.api.persisted import PersistedDocuments
+from gql_feed.config import Settings
+from gql_feed.services.errors import BadUserInput
+from gql_feed.services.tokens import Claims
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One subscribe/start message's operation."""
+
+    query: str
+    operation_name: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A subscriber in its group; with `after`, it must replay `after+1 … upto` first."""
+
+    subscriber: Subscriber
+    after: int | None
+    upto: int
+
+
+class _GroupFailed(Exception):
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__("cannot build the group's executor")
+        self.errors = errors
+
+
+class Operations:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        services: Services,
+        settings: Settings,
+        persisted: PersistedDocuments,
+    ) -> None:
+        self.schema = schema
+        self.services = services
+        self.settings = settings
+        self.persisted = persisted
+        self.documents = DocumentCache(schema)
+        self.groups = Groups(buffer_limit=settings.replay_max_events)
+
+    async def prepare(self, request: Request) -> Operation | Invalid:
+        return await self.documents.prepare(request.query, request.operation_name)
+
+    def subscribe(
+        self,
+        operation: Operation,
+        request: Request,
+        claims: Claims,
+        make_subscriber: Callable[[Group], Subscriber],
+    ) -> Joined | list[GraphQLError]:
+        """Join (or found) the subscriber's group; errors if the request cannot run."""
+        field_node, field_def = operation.root_field, operation.root_field_def
+        if field_node is None or field_def is None:
+            return [GraphQLError("This subscription selects no field to subscribe to.")]
+        hide = self.settings.production
+        coerced = get_variable_values(
+            self.schema._schema,
+            operation.definition.variable_definitions or (),
+            request.variables,
+            hide_suggestions=hide,
+        )
+        if isinstance(coerced, list):
+            return coerced
+        try:
+            arguments = get_argument_values(field_def, field_node, coerced, hide_suggestions=hide)
+        except GraphQLError as error:
+            return [error]
+        try:
+            after = resume_point(arguments.get("after"))
+        except BadUserInput as error:
+            return [feed_error(error)]
+        actions = arguments.get("actions")
+        action_names = (
+            None if actions is None else frozenset(getattr(a, "value", a) for a in actions)
+        )
+        shared = {
+            name: value
+            for name, value in request.variables.items()
+            if name not in operation.after_only_variables
+        }
+        try:
+            variables_key = orjson.dumps(shared, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:
+            return [GraphQLError("The variables cannot be encoded as JSON.")]
+        viewer_id = claims.user_id if operation.viewer_dependent else None
+        key = GroupKey(request.query, request.operation_name, variables_key, viewer_id)
+
+        def build() -> Group:
+            return self._group(key, operation, request, claims, action_names)
+
+        try:
+            subscriber = self.groups.join(key, build, make_subscriber)
+        except _GroupFailed as failed:
+            return failed.errors
+        if after is not None:
+            subscriber.buffer = []
+        return Joined(subscriber, after, self.services.hub.last_id)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.groups.leave(subscriber)
+
+    async def execute(self, request: Request, claims: Claims, client: str) -> str:
+        """A query or mutation, run once; the payload text of its single result."""
+        result = await self.schema.execute(
+            request.query,
+            variable_values=request.variables,
+            context_value=Context(self.services, claims, client=client),
+            operation_name=request.operation_name,
+        )
+        return payload_text(result.data, result.errors, self.settings.production)
+
+    def _group(
+        self,
+        key: GroupKey,
+        operation: Operation,
+        request: Request,
+        claims: Claims,
+        actions: frozenset[str] | None,
+    ) -> Group:
+        """A new group: its executor (variables coerced once) and its shared context."""
+        context = Context(
+            self.services, claims if key.viewer_id is not None else None, client="live"
+        )
+        executor = self.schema.execution_context_class.build(
+            self.schema._schema,
+            operation.document,
+            None,
+            context,
+            request.variables,
+            request.operation_name,
+            is_awaitable=cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable),
+            hide_suggestions=self.settings.production,
+        )
+        if isinstance(executor, list):
+            raise _GroupFailed(executor)
+        return Group(key, executor, actions, self.settings.production)
+
+
+def resume_point(value: object) -> int | None:
+    """The `after` argument as an event id (0 means "from the beginning")."""
+    if value is None:
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = -1
+    if number < 0 or number > 2**63 - 1:
+        raise BadUserInput({"after": "after must be an event id from a PostEvent."})
+    return number

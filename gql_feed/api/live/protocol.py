@@ -1,0 +1,261 @@
+"""What both subprotocols share: one connection's state, and running its operations.
+
+A subclass per subprotocol validates each message into its typed dict and dispatches it
+to one `handle_<type>` method; those call `authenticate`, `start` and `stop` here. The
+only differences left to the subclasses are message names and error framing.
+
+Per connection there is no task while it is idle: a live subscription is an entry in
+its group. A task exists only while a query or mutation runs, or while a resumed
+subscription replays from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+from graphql import GraphQLError, OperationType
+from starlette.websockets import WebSocket
+
+from gql_feed.api.live.auth import authenticate
+from gql_feed.api.live.close_codes import CloseCode, CloseConnection
+from gql_feed.api.live.connection import Connection
+from gql_feed.api.live.documents import Invalid, Operation
+from gql_feed.api.live.groups import Group, Subscriber
+from gql_feed.api.live.messages import OperationPayload
+from gql_feed.api.live.operations import Operations, Request
+from gql_feed.api.live.replay import replay
+from gql_feed.api.live.results import feed_error, json_text
+from gql_feed.api.persisted import DocumentRefused
+from gql_feed.config import Settings
+from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
+from gql_feed.services.tokens import Claims, TokenService
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_REASON = "Internal server error"
+NO_UPLOADS = "Files cannot be uploaded over a WebSocket; send this mutation over HTTP."
+
+
+class TooManySubscriptions(FeedError):
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class LiveProtocol(ABC):
+    # Thousands of these live at once: no per-instance __dict__.
+    __slots__ = (
+        "active",
+        "claims",
+        "connection",
+        "expires_at",
+        "init_deadline",
+        "init_received",
+        "operations",
+        "settings",
+        "tokens",
+    )
+    subprotocol: ClassVar[str]
+    next_type: ClassVar[str]  # "next", or legacy "data"
+
+    def __init__(
+        self,
+        operations: Operations,
+        settings: Settings,
+        tokens: TokenService,
+        websocket: WebSocket,
+    ) -> None:
+        self.operations = operations
+        self.settings = settings
+        self.tokens = tokens
+        self.connection = Connection(websocket, settings.ws_send_backlog, self.release)
+        self.claims: Claims | None = None
+        self.init_received = False
+        self.init_deadline: float | None = time.monotonic() + settings.ws_init_timeout_seconds
+        self.expires_at: float | None = None
+        self.active: dict[str, Subscriber | asyncio.Task[None]] = {}
+
+    # Messages in.
+
+    async def receive(self, text: str) -> None:
+        """Parse one message and hand it to its handler."""
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise CloseConnection(CloseCode.BAD_REQUEST, "Invalid message: not JSON") from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise CloseConnection(CloseCode.BAD_REQUEST, "Invalid message: no type")
+        await self.dispatch(message)
+
+    @abstractmethod
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Validate the message for its type and call its `handle_<type>` method."""
+
+    # Messages out.
+
+    @abstractmethod
+    def keepalive(self) -> None: ...
+
+    @abstractmethod
+    def send_error(self, op_id: str, errors: list[GraphQLError]) -> None:
+        """End operation `op_id` with request errors, the subprotocol's way."""
+
+    def send_json(self, message: Mapping[str, Any]) -> None:
+        self.connection.send_text(json_text(message))
+
+    def send_complete(self, op_id: str) -> None:
+        self.send_json({"id": op_id, "type": "complete"})
+
+    def next_prefix(self, op_id: str) -> str:
+        """A result frame up to its payload: the payload and a closing brace follow."""
+        return '{"id":' + json_text(op_id) + ',"type":"' + self.next_type + '","payload":'
+
+    # The ticker's clocks.
+
+    def init_timed_out(self) -> None:
+        self.connection.close(
+            CloseCode.CONNECTION_INIT_TIMEOUT, "Connection initialisation timeout"
+        )
+
+    def token_expired(self) -> None:
+        self.connection.close(CloseCode.TOKEN_EXPIRED, "Token expired")
+
+    # Shared steps.
+
+    def authenticate(self, payload: Mapping[str, Any] | None) -> None:
+        """Accept the connection's token; raises FeedError when there is no good one."""
+        claims = authenticate(self.tokens, payload, self._upgrade_authorization())
+        remaining = (claims.expires_at - datetime.now(UTC)).total_seconds()
+        self.claims = claims
+        self.expires_at = time.monotonic() + remaining
+        self.init_deadline = None
+
+    def _upgrade_authorization(self) -> str | None:
+        """The upgrade request's Authorization header, read from the scope only when needed."""
+        for name, value in self.connection.websocket.scope["headers"]:
+            if name == b"authorization":
+                return bytes(value).decode("latin-1")
+        return None
+
+    @property
+    def client(self) -> str:
+        address = self.connection.websocket.client
+        return address.host if address else "unknown"
+
+    def check_init(self) -> None:
+        if self.init_received:
+            raise CloseConnection(
+                CloseCode.TOO_MANY_INIT_REQUESTS, "Too many initialisation requests"
+            )
+        self.init_received = True
+
+    async def start(self, op_id: str, payload: OperationPayload) -> None:
+        """Run what the client asked for under `op_id` (which the caller checked is free)."""
+        claims = self.claims
+        if claims is None:
+            raise CloseConnection(CloseCode.UNAUTHORIZED, "Unauthorized")
+        if self.expires_at is not None and time.monotonic() >= self.expires_at:
+            raise CloseConnection(CloseCode.TOKEN_EXPIRED, "Token expired")
+        if len(self.active) >= self.settings.ws_max_subscriptions:
+            limit = self.settings.ws_max_subscriptions
+            refusal = TooManySubscriptions(f"At most {limit} operations per connection.")
+            self.send_error(op_id, [feed_error(refusal)])
+            return
+        try:
+            query = await self.operations.persisted.resolve_payload(payload)
+        except DocumentRefused as refusal:
+            self.send_error(op_id, [feed_error(refusal)])
+            return
+        request = Request(query, payload.get("operationName"), payload.get("variables") or {})
+        operation = await self.operations.prepare(request)
+        if self.connection.closing:
+            return
+        if isinstance(operation, Invalid):
+            self.send_error(op_id, operation.errors)
+        elif operation.kind is OperationType.SUBSCRIPTION:
+            self._subscribe(op_id, operation, request, claims)
+        elif operation.sends_upload(request.variables):
+            self.send_error(op_id, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
+        else:
+            self.active[op_id] = asyncio.create_task(self._run_once(op_id, request, claims))
+
+    def stop(self, op_id: str) -> bool:
+        """End an operation the client no longer wants; False if it was not running."""
+        entry = self.active.pop(op_id, None)
+        if entry is None:
+            return False
+        self._discard(entry)
+        return True
+
+    def release(self) -> None:
+        """The connection is over: free every operation now (called once, by Connection)."""
+        self.init_deadline = self.expires_at = None  # nothing left for the ticker to do
+        active, self.active = self.active, {}
+        for entry in active.values():
+            self._discard(entry)
+
+    def _subscribe(
+        self, op_id: str, operation: Operation, request: Request, claims: Claims
+    ) -> None:
+        prefix = self.next_prefix(op_id)
+        connection = self.connection
+
+        def make_subscriber(group: Group) -> Subscriber:
+            return Subscriber(op_id, prefix, connection, group)
+
+        joined = self.operations.subscribe(operation, request, claims, make_subscriber)
+        if isinstance(joined, list):
+            self.send_error(op_id, joined)
+            return
+        subscriber = joined.subscriber
+        self.active[op_id] = subscriber
+        if joined.after is not None:
+            subscriber.replay = asyncio.create_task(
+                self._replay(subscriber, joined.after, joined.upto)
+            )
+
+    async def _replay(self, subscriber: Subscriber, after: int, upto: int) -> None:
+        try:
+            await replay(
+                subscriber,
+                self.operations.services.hub,
+                after,
+                upto,
+                self.settings.replay_max_events,
+            )
+        except EventLogExpired as expired:
+            subscriber.replay = None
+            if self.active.get(subscriber.id) is subscriber:
+                self.stop(subscriber.id)
+                self.send_error(subscriber.id, [feed_error(expired)])
+        except Exception:
+            logger.exception("Replaying events for a live subscription failed")
+            self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
+        finally:
+            subscriber.replay = None
+
+    async def _run_once(self, op_id: str, request: Request, claims: Claims) -> None:
+        try:
+            payload = await self.operations.execute(request, claims, self.client)
+        except Exception:
+            logger.exception("A query or mutation over the WebSocket failed")
+            self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
+            return
+        if self.active.get(op_id) is not asyncio.current_task():
+            return
+        del self.active[op_id]
+        self.connection.send_text(self.next_prefix(op_id) + payload + "}")
+        self.send_complete(op_id)
+
+    def _discard(self, entry: Subscriber | asyncio.Task[None]) -> None:
+        if isinstance(entry, Subscriber):
+            self.operations.unsubscribe(entry)
+            if entry.replay is not None:
+                entry.replay.cancel()
+        else:
+            entry.cancel()

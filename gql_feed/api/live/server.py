@@ -1,0 +1,157 @@
+"""The live endpoint: both subprotocols on one WebSocket route, fed by the event hub.
+
+`handle` serves one socket for its whole life: it picks the subprotocol, reads
+messages and hands each to the protocol handler, and frees everything when the socket
+ends. Whatever a handler raises closes only that socket (4500, reason masked, the
+exception logged): one broken client never touches the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import strawberry
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gql_feed.api.context import Services
+from gql_feed.api.live import metrics
+from gql_feed.api.live.close_codes import CloseCode, CloseConnection
+from gql_feed.api.live.legacy_ws import LegacyWsProtocol
+from gql_feed.api.live.operations import Operations
+from gql_feed.api.live.protocol import INTERNAL_REASON, LiveProtocol
+from gql_feed.api.live.ticker import Ticker
+from gql_feed.api.live.transport_ws import TransportWsProtocol
+from gql_feed.api.persisted import PersistedDocuments
+from gql_feed.config import Settings
+from gql_feed.events.hub import HubEvent
+
+logger = logging.getLogger(__name__)
+
+# In order of preference, when a client offers both.
+PROTOCOLS: tuple[type[LiveProtocol], ...] = (TransportWsProtocol, LegacyWsProtocol)
+FLUSH_SECONDS = 5.0
+CLOSE_ALL_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStats:
+    connections: int
+    subscriptions: int
+    groups: int
+    documents: int
+
+
+class LiveServer:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        services: Services,
+        settings: Settings,
+        documents: PersistedDocuments | None = None,
+    ) -> None:
+        """`documents` should be the HTTP view's, so that both share one APQ cache."""
+        self.settings = settings
+        self.services = services
+        self._owns_documents = documents is None
+        if documents is None:
+            documents = PersistedDocuments.from_settings(settings, schema)
+        self.operations = Operations(schema, services, settings, documents)
+        self.ticker = Ticker(settings.ws_keepalive_seconds, settings.ws_init_timeout_seconds)
+        self._protocols: set[LiveProtocol] = set()
+
+    async def start(self) -> None:
+        """Take events from the hub (already started) and start the clocks."""
+        self.services.hub.add_sink(self)
+        self.ticker.start()
+        groups = self.operations.groups
+        metrics.bind(lambda: len(self._protocols), lambda: groups.subscribers, lambda: len(groups))
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every live socket and wait (a little) for the close frames to leave."""
+        protocols = tuple(self._protocols)
+        for protocol in protocols:
+            protocol.connection.close(code, reason)
+        await asyncio.gather(
+            *(protocol.connection.flushed(CLOSE_ALL_SECONDS) for protocol in protocols)
+        )
+
+    async def stop(self) -> None:
+        """Close what is left with 1001 so clients reconnect, to another server if need be."""
+        await self.ticker.stop()
+        for protocol in tuple(self._protocols):
+            protocol.connection.close(CloseCode.GOING_AWAY, "Server shutting down")
+        metrics.unbind()
+        if self._owns_documents:
+            await self.operations.persisted.close()
+
+    async def deliver(self, event: HubEvent) -> None:
+        await self.operations.groups.deliver(event)
+
+    def stats(self) -> LiveStats:
+        groups = self.operations.groups
+        return LiveStats(
+            connections=len(self._protocols),
+            subscriptions=groups.subscribers,
+            groups=len(groups),
+            documents=len(self.operations.documents),
+        )
+
+    async def handle(self, websocket: WebSocket) -> None:
+        protocol_class = choose(websocket.scope.get("subprotocols") or ())
+        try:
+            if protocol_class is None:
+                await websocket.accept()
+                await websocket.close(
+                    CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable"
+                )
+                return
+            await websocket.accept(subprotocol=protocol_class.subprotocol)
+        except (WebSocketDisconnect, OSError):
+            return  # gone during the handshake
+        protocol = protocol_class(self.operations, self.settings, self.services.tokens, websocket)
+        self._protocols.add(protocol)
+        self.ticker.add(protocol)
+        try:
+            await self._serve(websocket, protocol)
+        except Exception:
+            logger.exception("A live connection failed")
+            protocol.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
+        finally:
+            protocol.connection.lost()
+            self.ticker.remove(protocol)
+            self._protocols.discard(protocol)
+            await protocol.connection.flushed(FLUSH_SECONDS)
+
+    async def _serve(self, websocket: WebSocket, protocol: LiveProtocol) -> None:
+        connection = protocol.connection
+        limit = self.settings.ws_max_message_bytes
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if connection.closing:
+                continue
+            text = message.get("text")
+            try:
+                if text is None:
+                    raise CloseConnection(CloseCode.BAD_REQUEST, "Messages must be text frames")
+                if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+                    raise CloseConnection(
+                        CloseCode.MESSAGE_TOO_BIG, f"Message larger than {limit} bytes"
+                    )
+                await protocol.receive(text)
+            except CloseConnection as close:
+                connection.close(close.code, close.reason)
+            except Exception:
+                logger.exception("Handling a live message failed")
+                connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
+
+
+def choose(offered: Sequence[str]) -> type[LiveProtocol] | None:
+    for protocol in PROTOCOLS:
+        if protocol.subprotocol in offered:
+            return protocol
+    return None

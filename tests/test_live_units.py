@@ -1,0 +1,319 @@
+"""The live layer's parts in process: eager writes, grouping, the resume seam, documents."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from gql_feed.api.live.connection import SLOW_CONSUMER_REASON, Connection
+from gql_feed.api.live.documents import Invalid, Operation
+from gql_feed.api.live.groups import Group, Subscriber
+from gql_feed.api.live.operations import Joined, Operations, Request
+from gql_feed.api.live.replay import replay
+from gql_feed.api.persisted import PersistedDocuments
+from gql_feed.api.schema import build_schema
+from gql_feed.config import Settings
+from gql_feed.events.hub import HubEvent
+from gql_feed.services.errors import EventLogExpired
+from gql_feed.services.tokens import Claims
+from tests.server import TEST_SECRET
+
+FEED = """
+subscription Feed($actions: [PostAction!], $after: ID) {
+  postEvents(actions: $actions, after: $after) { id action post { id title } }
+}
+"""
+
+
+class FakeSocket:
+    """An ASGI-ish WebSocket whose sends can be held back, as a paused transport does."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.gate: asyncio.Future[None] | None = None
+        self.gone = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.gone:
+            raise OSError("peer gone")
+        if self.gate is not None:
+            await self.gate
+        self.sent.append(message)
+
+    def texts(self) -> list[str]:
+        return [m.get("text") or f"close {m['code']}" for m in self.sent]
+
+
+class Released:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+
+def connection(limit: int = 3) -> tuple[Connection, FakeSocket, Released]:
+    socket, released = FakeSocket(), Released()
+    return Connection(socket, limit, released), socket, released  # type: ignore[arg-type]
+
+
+# Eager writes.
+
+
+async def test_writes_finish_at_once_without_a_task() -> None:
+    conn, socket, _ = connection()
+    tasks = len(asyncio.all_tasks())
+    conn.send_text("a")
+    conn.send_text("b")
+    assert socket.texts() == ["a", "b"]  # no await in between: written synchronously
+    assert len(asyncio.all_tasks()) == tasks
+
+
+async def test_a_backlogged_socket_drains_in_order_then_writes_eagerly_again() -> None:
+    conn, socket, _ = connection()
+    socket.gate = asyncio.get_running_loop().create_future()
+    conn.send_text("1")
+    conn.send_text("2")
+    conn.send_text("3")
+    assert socket.sent == []
+    socket.gate.set_result(None)
+    await conn.flushed(1)
+    assert socket.texts() == ["1", "2", "3"]
+    socket.gate = None
+    conn.send_text("4")
+    assert socket.texts()[-1] == "4"
+
+
+async def test_overflowing_the_backlog_closes_with_1013_and_releases_at_once() -> None:
+    conn, socket, released = connection(limit=3)
+    socket.gate = asyncio.get_running_loop().create_future()
+    for text in ("in flight", "q1", "q2", "q3"):
+        conn.send_text(text)
+    assert released.calls == 0
+    conn.send_text("one too many")
+    assert released.calls == 1
+    assert conn.closing
+    conn.send_text("ignored")
+    socket.gate.set_result(None)
+    await conn.flushed(1)
+    assert socket.texts() == ["in flight", "close 1013"]
+    assert socket.sent[-1]["reason"] == SLOW_CONSUMER_REASON
+
+
+async def test_a_vanished_peer_releases_everything() -> None:
+    conn, socket, released = connection()
+    socket.gone = True
+    conn.send_text("into the void")
+    assert conn.closing
+    assert released.calls == 1
+    conn.close(1000)
+    assert released.calls == 1
+
+
+# Grouping.
+
+
+def event(event_id: int, action: str = "CREATED", title: str = "A title") -> HubEvent:
+    now = datetime(2024, 1, 1, tzinfo=UTC).isoformat()
+    data = {
+        "id": event_id,
+        "action": action,
+        "occurredAt": now,
+        "post": {
+            "id": 7,
+            "title": title,
+            "content": "Content",
+            "imageName": "x.png",
+            "createdAt": now,
+            "updatedAt": now,
+            "creator": {"id": 1, "name": "Ada", "status": "here", "createdAt": now},
+        },
+    }
+    return HubEvent(event_id, orjson.dumps(data).decode(), data)
+
+
+class FakeHub:
+    def __init__(self, events: list[HubEvent], last_id: int = 0) -> None:
+        self.events = events
+        self.last_id = last_id
+
+    async def log_bounds(self) -> tuple[int, int]:
+        ids = [e.id for e in self.events]
+        return (min(ids), max(ids)) if ids else (0, 0)
+
+    async def read_after(self, after: int, limit: int) -> list[HubEvent]:
+        return [e for e in self.events if e.id > after][:limit]
+
+
+async def get_many(keys: list[int]) -> list[None]:
+    return [None for _ in keys]
+
+
+def operations(hub: FakeHub | None = None) -> Operations:
+    settings = Settings(jwt_secret=TEST_SECRET, _env_file=None)  # type: ignore[arg-type, call-arg]
+    services = SimpleNamespace(
+        settings=settings, accounts=SimpleNamespace(get_many=get_many), hub=hub or FakeHub([])
+    )
+    return Operations(build_schema([]), services, settings, PersistedDocuments(None))  # type: ignore[arg-type]
+
+
+CLAIMS = Claims(1, datetime.now(UTC) + timedelta(hours=1))
+
+
+async def join(
+    ops: Operations, sub_id: str, query: str = FEED, claims: Claims = CLAIMS, **variables: Any
+) -> tuple[Joined, FakeSocket]:
+    request = Request(query, None, variables)
+    operation = await ops.prepare(request)
+    assert isinstance(operation, Operation)
+    conn, socket, _ = connection(limit=100)
+    prefix = '{"id":"' + sub_id + '","type":"next","payload":'
+
+    def make(group: Group) -> Subscriber:
+        return Subscriber(sub_id, prefix, conn, group)
+
+    joined = ops.subscribe(operation, request, claims, make)
+    assert isinstance(joined, Joined), joined
+    return joined, socket
+
+
+async def test_one_execution_per_group_and_the_same_text_for_every_member(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ops = operations()
+    renders: list[Group] = []
+    original = Group.render
+
+    def counting(self: Group, root: Any) -> Any:
+        renders.append(self)
+        return original(self, root)
+
+    monkeypatch.setattr(Group, "render", counting)
+    everything = [await join(ops, f"all{n}") for n in range(3)]
+    # A resume point does not change what live events look like: same group.
+    resumed, resumed_socket = await join(ops, "resumed", after="0")
+    deletes = [await join(ops, f"del{n}", actions=["DELETED"]) for n in range(2)]
+    assert len(ops.groups) == 2
+    assert ops.groups.subscribers == 6
+    assert resumed.after == 0
+    assert resumed.subscriber.group is everything[0][0].subscriber.group
+
+    await ops.groups.deliver(event(1, "CREATED"))
+    assert len(renders) == 1  # the DELETED-only group did not even run
+    frames = [socket.texts() for _, socket in everything]
+    assert frames[0] == [
+        '{"id":"all0","type":"next","payload":{"data":{"postEvents":'
+        '{"id":"1","action":"CREATED","post":{"id":"7","title":"A title"}}}}}'
+    ]
+    payloads = [text[0].split(",", 2)[2] for text in frames]
+    assert len(set(payloads)) == 1
+    assert resumed_socket.sent == []  # still replaying: buffered
+    assert resumed.subscriber.buffer is not None
+    assert [event_id for event_id, _ in resumed.subscriber.buffer] == [1]
+    assert all(socket.sent == [] for _, socket in deletes)
+
+    await ops.groups.deliver(event(2, "DELETED"))
+    assert len(renders) == 3
+    assert all(len(socket.sent) == 1 for _, socket in deletes)
+
+    for joined, _ in [*everything, (resumed, None), *deletes]:
+        ops.unsubscribe(joined.subscriber)
+    assert len(ops.groups) == 0
+    assert ops.groups.subscribers == 0
+
+
+async def test_viewer_dependent_operations_are_grouped_per_viewer() -> None:
+    ops = operations()
+    query = "subscription { postEvents { post { creator { email } } } }"
+    await join(ops, "a1", query, CLAIMS)
+    await join(ops, "a2", query, CLAIMS)
+    await join(ops, "b", query, Claims(2, CLAIMS.expires_at))
+    await join(ops, "c", FEED, Claims(2, CLAIMS.expires_at))
+    await join(ops, "d", FEED, CLAIMS)
+    assert len(ops.groups) == 3
+
+
+async def test_invalid_variables_are_errors_not_groups() -> None:
+    ops = operations()
+    operation = await ops.prepare(Request(FEED))
+    assert isinstance(operation, Operation)
+    conn, _, _ = connection()
+    errors = ops.subscribe(
+        operation,
+        Request(FEED, None, {"actions": ["EXPLODED"]}),
+        CLAIMS,
+        lambda group: Subscriber("x", "", conn, group),
+    )
+    assert isinstance(errors, list)
+    assert "EXPLODED" in errors[0].message
+    assert len(ops.groups) == 0
+
+
+# The resume seam.
+
+
+async def test_replay_then_buffer_with_no_gap_and_no_duplicate() -> None:
+    logged = [event(n) for n in range(1, 8)]
+    ops = operations(FakeHub(logged, last_id=5))
+    joined, socket = await join(ops, "r", after="2")
+    subscriber = joined.subscriber
+    # Live events arrive while replaying: 5 (also in the replay) was mid-fan-out, 6 and 7 new.
+    for live in logged[4:]:
+        await ops.groups.deliver(live)
+    await replay(subscriber, ops.services.hub, 2, joined.upto, max_events=100)  # type: ignore[arg-type]
+    ids = [orjson.loads(m["text"])["payload"]["data"]["postEvents"]["id"] for m in socket.sent]
+    assert ids == ["3", "4", "5", "6", "7"]
+    assert subscriber.buffer is None
+    await ops.groups.deliver(event(8))
+    assert orjson.loads(socket.sent[-1]["text"])["payload"]["data"]["postEvents"]["id"] == "8"
+
+
+@pytest.mark.parametrize(
+    ("after", "max_events"),
+    [(3, 100), (99, 100), (10, 2)],
+    ids=["pruned", "unknown", "too-many"],
+)
+async def test_replay_refuses_what_the_log_cannot_serve(after: int, max_events: int) -> None:
+    hub = FakeHub([event(n) for n in range(10, 21)], last_id=20)
+    ops = operations(hub)
+    joined, _ = await join(ops, "r", after=str(after))
+    with pytest.raises(EventLogExpired):
+        await replay(joined.subscriber, hub, after, joined.upto, max_events)  # type: ignore[arg-type]
+
+
+# Documents.
+
+
+async def test_documents_are_validated_once_and_analysed() -> None:
+    ops = operations()
+    first = await ops.prepare(Request(FEED))
+    assert first is await ops.prepare(Request(FEED))
+    assert isinstance(first, Operation)
+    assert first.after_only_variables == {"after"}
+    assert not first.viewer_dependent
+
+    invalid = await ops.prepare(Request("subscription { postEvents { nope } }"))
+    assert isinstance(invalid, Invalid)
+
+    fragment = await ops.prepare(
+        Request(
+            "subscription { ...F } fragment F on Subscription "
+            "{ postEvents { post { creator { email } } } }"
+        )
+    )
+    assert isinstance(fragment, Operation)
+    assert fragment.viewer_dependent
+    assert fragment.root_field is not None
+    assert fragment.root_field.name.value == "postEvents"
+
+    upload = await ops.prepare(
+        Request("mutation($i: UpdatePostInput!) { updatePost(id: 1, input: $i) { id } }")
+    )
+    assert isinstance(upload, Operation)
+    assert not upload.sends_upload({"i": {"title": "Only a title"}})
+    assert upload.sends_upload({"i": {"title": "t", "image": "not a file"}})

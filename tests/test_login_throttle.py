@@ -1,0 +1,167 @@
+"""Password guessing: failures are counted per account and per client address; past the
+allowance both are refused with TOO_MANY_REQUESTS for a while, even the right password."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from gql_feed.config import Settings
+from tests.asgi import PASSWORD, codes, gql, login, signup
+
+MAX_FAILURES = 3
+WRONG = "not the password"
+
+Clients = Callable[[str], Any]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"login_max_failures": MAX_FAILURES, "login_lockout_seconds": 60}
+    )
+
+
+@pytest.fixture
+def from_address(client: httpx.AsyncClient) -> Callable[[str], Any]:
+    """`async with from_address("198.51.100.7") as http`: the same app, another client."""
+
+    @asynccontextmanager
+    async def connect(address: str) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=client.app, client=(address, 40000))  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+    return connect
+
+
+async def account(http: httpx.AsyncClient) -> str:
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    await signup(http, email)
+    return email
+
+
+def refused(body: dict[str, Any]) -> None:
+    assert codes(body) == ["TOO_MANY_REQUESTS"], body
+    assert body["data"] is None
+    error = body["errors"][0]
+    assert 0 < error["extensions"]["retryAfter"] <= 60
+    assert "try again in" in error["message"]
+    assert "token" not in str(body["data"])
+
+
+async def test_failures_lock_the_account_even_for_the_right_password(
+    client: httpx.AsyncClient, from_address: Clients
+) -> None:
+    email = await account(client)
+    other = await account(client)
+    async with from_address("198.51.100.1") as guesser:
+        for _ in range(MAX_FAILURES):
+            assert codes(await login(guesser, email, WRONG)) == ["UNAUTHENTICATED"]
+        refused(await login(guesser, email, WRONG))
+    # The owner, from elsewhere, is refused too: the lock is on the account.
+    async with from_address("203.0.113.9") as owner:
+        refused(await login(owner, email))
+        # Another account is unaffected.
+        body = await login(owner, other)
+        assert body["data"]["login"]["token"], body
+
+
+async def test_failures_lock_the_client_address(
+    client: httpx.AsyncClient, from_address: Clients
+) -> None:
+    """Guessing many accounts from one address (even unknown ones) locks the address."""
+    victim = await account(client)
+    async with from_address("198.51.100.2") as guesser:
+        for _ in range(MAX_FAILURES):
+            unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+            assert codes(await login(guesser, unknown, WRONG)) == ["UNAUTHENTICATED"]
+        refused(await login(guesser, victim))
+    async with from_address("203.0.113.10") as someone_else:
+        body = await login(someone_else, victim)
+        assert body["data"]["login"]["token"], body
+
+
+async def test_success_resets_the_count(client: httpx.AsyncClient, from_address: Clients) -> None:
+    email = await account(client)
+    async with from_address("198.51.100.3") as http:
+        for _ in range(3):
+            for _ in range(MAX_FAILURES - 1):
+                assert codes(await login(http, email, WRONG)) == ["UNAUTHENTICATED"]
+            body = await login(http, email)
+            assert body["data"]["login"]["token"], body
+
+
+async def test_the_lock_expires(client: httpx.AsyncClient, from_address: Clients) -> None:
+    throttle = client.app.state.services.accounts.throttle  # type: ignore[attr-defined]
+    throttle.lockout_seconds = 1
+    email = await account(client)
+    async with from_address("198.51.100.4") as http:
+        for _ in range(MAX_FAILURES):
+            await login(http, email, WRONG)
+        body = await login(http, email)
+        assert codes(body) == ["TOO_MANY_REQUESTS"]
+        assert body["errors"][0]["extensions"]["retryAfter"] == 1
+        await asyncio.sleep(1.1)
+        body = await login(http, email)
+        assert body["data"]["login"]["token"], body
+
+
+async def test_aliased_guesses_get_no_extra_tries(
+    client: httpx.AsyncClient, from_address: Clients
+) -> None:
+    """Mutation fields run one after another and `login` is non-null, so the first failure
+    ends the operation: a flood of aliases is one guess, and the lock still comes."""
+    email = await account(client)
+    guesses = " ".join(
+        f'g{i}: login(email: "{email}", password: "guess {i}") {{ token }}' for i in range(8)
+    )
+    async with from_address("198.51.100.5") as http:
+        for _ in range(MAX_FAILURES):
+            body = await gql(http, f"mutation {{ {guesses} }}")
+            assert body["data"] is None
+            assert codes(body) == ["UNAUTHENTICATED"]
+        refused(await gql(http, f"mutation {{ {guesses} }}"))
+
+
+async def test_locked_login_changes_nothing(
+    client: httpx.AsyncClient, from_address: Clients
+) -> None:
+    """A refused login issues no token and leaves the account as it was."""
+    email = await account(client)
+    async with from_address("198.51.100.6") as http:
+        for _ in range(MAX_FAILURES):
+            await login(http, email, WRONG)
+        refused(await login(http, email, PASSWORD))
+    async with from_address("203.0.113.11") as http:
+        other = await account(http)
+        body = await login(http, other)
+        token = body["data"]["login"]["token"]
+        me = await gql(http, "{ me { email status } }", token=token)
+        assert me["data"]["me"] == {"email": other, "status": "I am new!"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services/throttle.py + accounts.login: check() and failed() straddle the password "
+    "check's awaits, so concurrent attempts (parallel requests, or one batch) all pass check() "
+    "before any failure is counted; count the attempt before verifying instead",
+)
+async def test_concurrent_guesses_stop_at_the_allowance(
+    client: httpx.AsyncClient, from_address: Clients
+) -> None:
+    email = await account(client)
+    guess = {
+        "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+    }
+    batch = [{**guess, "variables": {"e": email, "p": f"guess {i}"}} for i in range(8)]
+    async with from_address("198.51.100.8") as http:
+        response = await http.post("/graphql", json=batch)
+    results = [codes(body) for body in response.json()]
+    assert results.count(["UNAUTHENTICATED"]) <= MAX_FAILURES, results
