@@ -324,12 +324,6 @@ async def test_more_bad_tokens_are_unauthenticated(client: httpx.AsyncClient) ->
     assert "errors" not in body, body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services: a validly signed token naming no user (or an id beyond BIGINT) should be "
-    "UNAUTHENTICATED; today NOT_FOUND / INTERNAL_SERVER_ERROR (TokenService.verify / "
-    "AccountService.get)",
-)
 async def test_signed_token_for_no_user_is_unauthenticated(client: httpx.AsyncClient) -> None:
     exp = datetime.now(UTC) + timedelta(hours=1)
     for subject in ("999999", "-1", "9" * 30):

@@ -147,12 +147,6 @@ async def test_locked_login_changes_nothing(
         assert me["data"]["me"] == {"email": other, "status": "I am new!"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/throttle.py + accounts.login: check() and failed() straddle the password "
-    "check's awaits, so concurrent attempts (parallel requests, or one batch) all pass check() "
-    "before any failure is counted; count the attempt before verifying instead",
-)
 async def test_concurrent_guesses_stop_at_the_allowance(
     client: httpx.AsyncClient, from_address: Clients
 ) -> None:

@@ -57,7 +57,7 @@ class UpdatePostInput:
 class Query:
     @strawberry.field(description="The logged-in user.")
     async def me(self, info: InfoType) -> User:
-        return User.of(await info.context.services.accounts.get(info.context.viewer_id))
+        return User.of(await info.context.services.accounts.viewer(info.context.viewer_id))
 
     @strawberry.field
     async def user(self, info: InfoType, id: strawberry.ID) -> User | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from gql_feed.services.errors import BadUserInput, NotFound, Unauthenticated
+from gql_feed.services.errors import BadUserInput, Unauthenticated
 from gql_feed.services.passwords import hash_password, verify_password
 from gql_feed.services.records import UserRecord
 from gql_feed.services.throttle import LoginThrottle
@@ -76,21 +76,21 @@ class AccountService:
     async def login(self, email: str, password: str, client: str) -> LoginResult:
         email = normalize_email(email)
         keys = (f"email:{email}", f"client:{client}")
-        self.throttle.check(*keys)
+        self.throttle.attempt(*keys)
         async with self.db.read() as session:
             user = await session.scalar(select(User).where(User.email == email))
         valid = await verify_password(user.password_hash if user else None, password)
         if user is None or not valid:
-            self.throttle.failed(*keys)
             raise Unauthenticated(LOGIN_REFUSED)
         self.throttle.succeeded(*keys)
         token, expires_at = self.tokens.issue(user.id)
         return LoginResult(token, expires_at, UserRecord.of(user))
 
-    async def get(self, user_id: int) -> UserRecord:
+    async def viewer(self, user_id: int) -> UserRecord:
+        """The user a valid token names; a token for no (longer existing) user is no login."""
         users = await self.get_many([user_id])
         if users[0] is None:
-            raise NotFound(f"No user with id {user_id}.")
+            raise Unauthenticated("Your account no longer exists.")
         return users[0]
 
     async def get_many(self, user_ids: Sequence[int]) -> list[UserRecord | None]:
@@ -111,6 +111,6 @@ class AccountService:
         async with self.db.write() as session, session.begin():
             user = await session.get(User, user_id)
             if user is None:
-                raise NotFound(f"No user with id {user_id}.")
+                raise Unauthenticated("Your account no longer exists.")
             user.status = status
             return UserRecord.of(user)

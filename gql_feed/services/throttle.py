@@ -28,6 +28,16 @@ class LoginThrottle:
     lockout_seconds: int
     _records: OrderedDict[str, _Record] = field(default_factory=OrderedDict)
 
+    def attempt(self, *keys: str) -> None:
+        """Refuse while any key is locked, else count this attempt as a failure up front.
+
+        Counting before the (slow, awaited) password check means concurrent guesses, in
+        parallel requests or one batch, cannot all slip past the limit; a success then
+        clears the count with `succeeded`.
+        """
+        self.check(*keys)
+        self.failed(*keys)
+
     def check(self, *keys: str) -> None:
         """Refuse with TOO_MANY_REQUESTS while any key is locked."""
         now = time.monotonic()

@@ -10,6 +10,7 @@ import jwt
 from gql_feed.services.errors import Unauthenticated
 
 ALGORITHM = "HS256"
+MAX_ID = 2**63  # ids are 64-bit database integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,10 @@ class TokenService:
                 audience=self.audience,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
-            return Claims(int(claims["sub"]), datetime.fromtimestamp(claims["exp"], UTC))
+            user_id = int(claims["sub"])
+            if not 0 < user_id < MAX_ID:
+                raise ValueError("subject out of range")
+            return Claims(user_id, datetime.fromtimestamp(claims["exp"], UTC))
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("Your token has expired; log in again.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
