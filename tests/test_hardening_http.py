@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import jwt
-import pytest
 
 from gql_feed.app import create_app
 from gql_feed.config import Settings
