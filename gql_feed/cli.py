@@ -89,7 +89,7 @@ def serve_forever(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        ws="websockets-sansio",
+        ws=settings.ws_implementation,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Above our own limit, so an oversized message gets our clear close reason.
         ws_max_size=4 * settings.ws_max_message_bytes,
