@@ -23,6 +23,7 @@ from gql_feed.api.extensions import schema_extensions
 from gql_feed.api.http import CsrfGuard, GraphQLView
 from gql_feed.api.limits import BodySizeLimit
 from gql_feed.api.live import LiveServer
+from gql_feed.api.live.raw_send import ExposeRawSend
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
@@ -142,7 +143,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
         subscription_protocols=(),
     )
-    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)]
+    middleware = [
+        Middleware(ExposeRawSend),
+        Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
+    ]
     if settings.cors_origins:
         # First, so that even a refusal (413) carries the CORS headers a browser needs.
         middleware.insert(

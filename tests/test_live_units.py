@@ -34,6 +34,7 @@ class FakeSocket:
     """An ASGI-ish WebSocket whose sends can be held back, as a paused transport does."""
 
     def __init__(self) -> None:
+        self.scope: dict[str, Any] = {}
         self.sent: list[dict[str, Any]] = []
         self.gate: asyncio.Future[None] | None = None
         self.gone = False

@@ -29,13 +29,16 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from typing import Any, cast
 
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from gql_feed.api.live import metrics
 from gql_feed.api.live.close_codes import CloseCode, fit_reason
+from gql_feed.api.live.raw_send import RAW_SEND
+
+CoroutineSend = Callable[[Message], Coroutine[Any, Any, None]]
 
 SLOW_CONSUMER_REASON = (
     "Slow consumer: reconnect and resume with postEvents(after: <last id you received>)"
@@ -83,12 +86,23 @@ class Connection:
     or found gone), so its owner can drop its subscriptions straight away.
     """
 
-    __slots__ = ("_backlog_limit", "_drainer", "_pending", "_release", "closing", "websocket")
+    __slots__ = (
+        "_backlog_limit",
+        "_drainer",
+        "_pending",
+        "_release",
+        "_send",
+        "closing",
+        "websocket",
+    )
 
     def __init__(
         self, websocket: WebSocket, backlog_limit: int, release: Callable[[], None]
     ) -> None:
         self.websocket = websocket
+        # The server's own send when the app exposes it (raw_send), else Starlette's.
+        # ASGI servers' send callables are coroutine functions, which `_write` relies on.
+        self._send = cast(CoroutineSend, websocket.scope.get(RAW_SEND) or websocket.send)
         self.closing = False
         self._backlog_limit = backlog_limit
         self._release = release
@@ -151,7 +165,7 @@ class Connection:
                 await drainer
 
     def _write(self, message: Message) -> None:
-        coro = self.websocket.send(message)
+        coro = self._send(message)
         try:
             suspended = coro.send(None)
         except StopIteration:
@@ -170,7 +184,7 @@ class Connection:
         try:
             await _Resume(coro, suspended)
             while pending:
-                await self.websocket.send(pending.popleft())
+                await self._send(pending.popleft())
         except Exception:
             self.lost()
         finally:
