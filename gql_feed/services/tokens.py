@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -11,6 +12,7 @@ from gql_feed.services.errors import Unauthenticated
 
 ALGORITHM = "HS256"
 MAX_ID = 2**63  # ids are 64-bit database integers
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,7 @@ class TokenService:
     issuer: str
     audience: str
     ttl_seconds: int
+    _verified: OrderedDict[str, Claims] = field(default_factory=OrderedDict, compare=False)
 
     def issue(self, user_id: int) -> tuple[str, datetime]:
         now = datetime.now(UTC).replace(microsecond=0)
@@ -39,7 +42,26 @@ class TokenService:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM), expires_at
 
     def verify(self, token: str) -> Claims:
-        """Decode a token; any problem at all is the same UNAUTHENTICATED answer."""
+        """Decode a token; any problem at all is the same UNAUTHENTICATED answer.
+
+        Tokens already verified are remembered (bounded, least recently used dropped)
+        until they expire: a reconnect storm, or one user's many tabs, presents the same
+        token thousands of times, and decoding and checking it costs far more than a
+        dictionary look-up. Only tokens that passed every check are kept.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at > datetime.now(UTC):
+                self._verified.move_to_end(token)
+                return known
+            del self._verified[token]
+        claims = self._decode(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _decode(self, token: str) -> Claims:
         try:
             claims = jwt.decode(
                 token,
