@@ -30,7 +30,7 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/http_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -14,10 +15,16 @@ from pathlib import Path
 
 import httpx
 
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d4944415478da63fccf50030f000485018084a98c210000000049454e44ae426082"
-)
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (1, 1), "white").save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png()
 CREATE = "mutation ($i: CreatePostInput!) { createPost(input: $i) { id } }"
 
 

@@ -1,6 +1,6 @@
 """HTTP benchmark: `posts(page)` reads and `createPost` writes per second against a fresh server.
 
-python bench/http.py [--seconds 5] [--concurrency 16] [--url http://…]
+python bench/http_throughput.py [--seconds 5] [--concurrency 16] [--url http://…]
 """
 
 from __future__ import annotations
