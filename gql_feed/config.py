@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     production: bool = False
     cors_origins: list[str] = Field(default_factory=list)
     ws_per_message_deflate: bool = False
-    ws_implementation: Literal["websockets-sansio", "websockets", "wsproto"] = "websockets-sansio"
+    ws_implementation: Literal["websockets-sansio", "websockets"] = "websockets-sansio"
 
     # Tokens.
     jwt_secret: SecretStr | None = None
