@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import itertools
 import json
 import math
@@ -37,27 +36,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-# Run as `python bench/soak.py`, this folder would come first on sys.path, and its
-# http.py would shadow the standard library's `http` (which httpx imports). So import
-# the shared helpers as `bench.common`, from the repository root, instead.
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-sys.path.insert(0, str(BENCH.parent))
+import httpx
+import websockets
 
-import httpx  # noqa: E402
-import websockets  # noqa: E402
-from PIL import Image  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
+from common import Server, create_post_form, free_port, login
 
-from bench.common import CREATE, Server, free_port, login  # noqa: E402
-
-CONTENT = "Soak test content"
 QUERY = "subscription($after: ID) { postEvents(after: $after) { id action post { id } } }"
-
-
-def png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (2, 2), "teal").save(out, format="PNG")
-    return out.getvalue()
 
 
 class Broker:
@@ -296,7 +281,6 @@ def soak(
     http = httpx.Client(
         headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "true"}, timeout=60
     )
-    image = png()
     published = published_while_down = failed = 0
     down_at = args.seconds / 2
     up_at = down_at + args.down_seconds
@@ -306,18 +290,8 @@ def soak(
             broker.stop()
         elif broker.process is None and elapsed >= up_at:
             broker.start()
-        operations = {
-            "query": CREATE,
-            "variables": {"i": {"title": f"soak {published}", "content": CONTENT, "image": None}},
-        }
-        body = http.post(
-            f"{url}/graphql",
-            data={
-                "operations": json.dumps(operations),
-                "map": json.dumps({"0": ["variables.i.image"]}),
-            },
-            files={"0": ("dot.png", image, "image/png")},
-        ).json()
+        data, files = create_post_form(f"Soak post {published}")
+        body = http.post(f"{url}/graphql", data=data, files=files).json()
         if "errors" in body:
             failed += 1
             print("createPost failed:", body["errors"], file=sys.stderr)

@@ -7,6 +7,10 @@ hear *something* back within a few seconds; when it does not, or when publishing
 receiving fails, it tears the connection down and reconnects with backoff. After every
 (re)connect the hub is told to fill its gap from the event log, which is the truth:
 the bus is only the fast path (Redis pub/sub is at-most-once).
+
+A failed publish of an event also ends the connection: the client library may well
+reconnect by itself and carry on, but what was published meanwhile is gone, and only
+a fresh subscription is followed by a catch-up from the log.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ logger = logging.getLogger(__name__)
 HEARTBEAT = "hb"
 # PostgreSQL NOTIFY payloads must stay under 8,000 bytes; larger events go by id only.
 MAX_INLINE_BYTES = 7_000
+STOP_SECONDS = 5.0
+PUBLISH_SECONDS = 2.0
 
 
 def bus_message(event: LoggedEvent) -> str:
@@ -68,8 +74,10 @@ class EventBus:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a broker that does not answer must not hold up the shutdown.
+            await asyncio.wait({self._task}, timeout=STOP_SECONDS)
+            if not self._task.done():
+                logger.warning("The event bus did not stop within %ss", STOP_SECONDS)
 
     async def publish(self, event: LoggedEvent) -> None:
         """Best effort: a failure is logged, and every process recovers the event from the log."""
@@ -80,11 +88,14 @@ class EventBus:
             logger.warning("Event bus down: event %s stays in the log for catch-up", event.id)
             return
         try:
-            await broadcast.publish(self.channel, bus_message(event))
+            # Bounded, so that a broker cut off without a reset never holds up a mutation.
+            async with asyncio.timeout(PUBLISH_SECONDS):
+                await broadcast.publish(self.channel, bus_message(event))
         except Exception:
             PUBLISH_FAILURES.inc()
             logger.warning("Publishing event %s failed; it stays in the log", event.id)
-            self.connected.clear()
+            if self._broadcast is broadcast:  # not a connection already replaced
+                self.connected.clear()
 
     async def _supervise(self) -> None:
         delay = 0.2
@@ -95,7 +106,7 @@ class EventBus:
                 raise
             except Exception as error:
                 logger.warning(
-                    "Event bus connection lost (%s); reconnecting in %.1fs", error, delay
+                    "Event bus connection lost (%s); reconnecting in %.1fs", describe(error), delay
                 )
             self.connected.clear()
             BUS_RECONNECTS.inc()
@@ -104,32 +115,95 @@ class EventBus:
 
     async def _run_once(self) -> None:
         broadcast = Broadcast(self.url)
+        subscription = contextlib.AsyncExitStack()
+        heartbeat: asyncio.Task[None] | None = None
         try:
             await broadcast.connect()
-            async with broadcast.subscribe(self.channel) as subscriber:
-                self._broadcast = broadcast
-                self.connected.set()
-                await self._on_connected()
-                heartbeat = asyncio.create_task(self._heartbeat(broadcast))
+            subscriber = await subscription.enter_async_context(broadcast.subscribe(self.channel))
+            _wake_redis_listener(broadcast)
+            self._broadcast = broadcast
+            self.connected.set()
+            await self._on_connected()
+            heartbeat = asyncio.create_task(self._heartbeat(broadcast))
+            heartbeat.add_done_callback(_retrieve)
+            while True:
+                # Any message, ours or another process's, proves we are subscribed.
                 try:
-                    while True:
-                        # Any message, ours or another process's, proves we are subscribed.
-                        async with asyncio.timeout(self._silence_seconds):
-                            message = await subscriber.get()
-                        if heartbeat.done():
-                            heartbeat.result()
-                        if message.message != HEARTBEAT:
-                            await self._on_message(message.message)
-                finally:
-                    heartbeat.cancel()
+                    async with asyncio.timeout(self._silence_seconds):
+                        message = await subscriber.get()
+                except TimeoutError:
+                    raise BusSilent(f"nothing heard for {self._silence_seconds:g}s") from None
+                if heartbeat.done():
+                    heartbeat.result()
+                if not self.connected.is_set():
+                    raise BusSilent("publishing failed")
+                if message.message != HEARTBEAT:
+                    await self._on_message(message.message)
         finally:
             self._broadcast = None
             self.connected.clear()
+            if heartbeat is not None:
+                # Not awaited: a client library may swallow the cancellation in the
+                # middle of a publish; the loop then ends by itself (see _heartbeat).
+                heartbeat.cancel()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await broadcast.disconnect()
+                    await subscription.aclose()
+            await _close(broadcast)
 
     async def _heartbeat(self, broadcast: Broadcast) -> None:
-        while True:
-            await broadcast.publish(self.channel, HEARTBEAT)
+        while self._broadcast is broadcast:
+            try:
+                await broadcast.publish(self.channel, HEARTBEAT)
+            except Exception:
+                if self._broadcast is broadcast:
+                    self.connected.clear()  # /ready and publishers know at once
+                raise
             await asyncio.sleep(self._heartbeat_seconds)
+
+
+class BusSilent(ConnectionError):
+    """The subscription cannot be trusted any more: make a new one."""
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a heartbeat's failure as seen: the receive loop reports it, or it no longer matters."""
+    if not task.cancelled():
+        task.exception()
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _wake_redis_listener(broadcast: Broadcast) -> None:
+    """Work around a race in broadcaster's Redis backend (0.3), which would hear nothing.
+
+    Its `subscribe` wakes the backend's listener task *before* redis-py records the
+    channel (that happens after SUBSCRIBE is sent, across an await). A listener that runs
+    in between finds no channel, so `listen()` ends at once; it then clears its wake-up
+    event and waits for another `subscribe` that never comes. Waking it again now, with
+    the channel recorded, makes it listen; when it was already listening this is a no-op.
+    """
+    ready = getattr(getattr(broadcast, "_backend", None), "_ready", None)
+    if isinstance(ready, asyncio.Event):
+        ready.set()
+
+
+async def _close(broadcast: Broadcast) -> None:
+    """Disconnect, whatever state a failed connect left things in.
+
+    broadcaster's `disconnect` raises when `connect` failed halfway (before its listener
+    task existed) or when that task died with an error, and then never disconnects the
+    backend, whose own listener task (Redis) would be left pending: so do it by hand.
+    """
+    listener = getattr(broadcast, "_listener_task", None)
+    if listener is not None:
+        listener.cancel()
+    backend = getattr(broadcast, "_backend", None)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(2):
+            await backend.disconnect()  # type: ignore[union-attr]
+    backend_listener = getattr(backend, "_listener", None)
+    if isinstance(backend_listener, asyncio.Task):
+        backend_listener.cancel()

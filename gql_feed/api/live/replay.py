@@ -45,6 +45,10 @@ async def replay(
         raise EventLogExpired(
             f"More than {max_events} events happened after {after}; refetch instead."
         )
+    # The client may have seen `after` through another process, ahead of this one's
+    # hub. Bring the hub up to it while still buffering (the buffer drops ids up to
+    # `after` below), so no event up to `after` can reach this subscriber live, late.
+    await hub.catch_up_to(after)
     group = subscriber.group
     connection = subscriber.connection
     cursor = after
