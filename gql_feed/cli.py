@@ -78,6 +78,12 @@ def serve_forever(
         if value is not None
     }
     settings = settings.model_copy(update=overrides)
+    if settings.workers > 1 and settings.broadcast_url.startswith("memory://"):
+        logging.getLogger(__name__).warning(
+            "%s workers on the in-memory bus: events cross workers only through the "
+            "event-log poll; set GQL_FEED_BROADCAST_URL=redis://… for live fan-out.",
+            settings.workers,
+        )
     # Resolve the development key before forking workers, so they all sign alike.
     settings.secret  # noqa: B018
     os.environ.setdefault("GQL_FEED_JWT_SECRET", settings.secret)

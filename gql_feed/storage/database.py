@@ -11,11 +11,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import Connection, event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant works; it names "the migration lock" among PostgreSQL advisory locks.
+MIGRATION_LOCK_KEY = 0x6766_6565_6D
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -100,9 +107,25 @@ def alembic_config(url: str) -> Config:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Upgrade the database to the newest revision (Alembic runs synchronously, off the loop)."""
+    """Upgrade the database to the newest revision (Alembic runs synchronously, off the loop).
+
+    Processes that start together (`serve --workers N`) take turns: the first one
+    migrates while the others wait for its lock, then find the schema up to date.
+    """
     async with engine.begin() as connection:
+        await _lock_for_migration(connection)
         await connection.run_sync(_upgrade)
+
+
+async def _lock_for_migration(connection: AsyncConnection) -> None:
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+        )
+    elif connection.dialect.name == "sqlite":
+        raw = await connection.get_raw_connection()
+        if not getattr(raw.driver_connection, "in_transaction", False):  # else: already begun
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _upgrade(connection: Connection) -> None:
