@@ -150,6 +150,10 @@ class FakeHub:
     async def read_after(self, after: int, limit: int) -> list[HubEvent]:
         return [e for e in self.events if e.id > after][:limit]
 
+    async def catch_up_to(self, event_id: int) -> None:
+        """This hub has delivered everything it will; the real one reads the log here."""
+        self.last_id = max(self.last_id, event_id)
+
 
 async def get_many(keys: list[int]) -> list[None]:
     return [None for _ in keys]
