@@ -5,6 +5,6 @@ over Starlette's WebSocket and delivers each event to thousands of sockets cheap
 """
 
 from gql_feed.api.live.close_codes import CloseCode
-from gql_feed.api.live.server import LiveServer, LiveStats
+from gql_feed.api.live.server import LiveServer
 
-__all__ = ["CloseCode", "LiveServer", "LiveStats"]
+__all__ = ["CloseCode", "LiveServer"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import strawberry
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -34,14 +33,6 @@ logger = logging.getLogger(__name__)
 PROTOCOLS: tuple[type[LiveProtocol], ...] = (TransportWsProtocol, LegacyWsProtocol)
 FLUSH_SECONDS = 5.0
 CLOSE_ALL_SECONDS = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveStats:
-    connections: int
-    subscriptions: int
-    groups: int
-    documents: int
 
 
 class LiveServer:
@@ -89,15 +80,6 @@ class LiveServer:
 
     async def deliver(self, event: HubEvent) -> None:
         await self.operations.groups.deliver(event)
-
-    def stats(self) -> LiveStats:
-        groups = self.operations.groups
-        return LiveStats(
-            connections=len(self._protocols),
-            subscriptions=groups.subscribers,
-            groups=len(groups),
-            documents=len(self.operations.documents),
-        )
 
     async def handle(self, websocket: WebSocket) -> None:
         protocol_class = choose(websocket.scope.get("subprotocols") or ())
