@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
+from gql_feed import heap
 from gql_feed.api.context import Services
 from gql_feed.api.extensions import schema_extensions
 from gql_feed.api.http import CsrfGuard, GraphQLView
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await services.hub.start()
         await live.start()
         close_sockets_first_on_sigterm(live.close_all)
+        heap.settle()
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
         try:
             yield
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await documents.close()
             await services.hub.stop()
             await db.close()
+            heap.unsettle()
 
     async def upload(request: Request) -> Response:
         name = request.path_params["name"]
