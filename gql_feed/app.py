@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
@@ -24,7 +24,7 @@ from gql_feed.api.extensions import schema_extensions
 from gql_feed.api.http import CsrfGuard, GraphQLView
 from gql_feed.api.limits import BodySizeLimit
 from gql_feed.api.live import LiveServer
-from gql_feed.api.live.raw_send import ExposeRawSend
+from gql_feed.api.live.route import LiveRoute
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
@@ -146,10 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
         subscription_protocols=(),
     )
-    middleware = [
-        Middleware(ExposeRawSend),
-        Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
-    ]
+    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)]
     if settings.cors_origins:
         # First, so that even a refusal (413) carries the CORS headers a browser needs.
         middleware.insert(
@@ -166,11 +163,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ],
             ),
         )
+    # Outermost: live sockets go straight to the live server (see `route`).
+    middleware.insert(0, Middleware(LiveRoute, path="/graphql", endpoint=live))
     app = Starlette(
         routes=[
             Route("/", index),
             Route("/graphql", CsrfGuard(view), methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", live.handle),
             Route("/uploads/{name}", upload),
             Route("/health", health),
             Route("/ready", ready),

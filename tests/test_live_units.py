@@ -15,6 +15,7 @@ from gql_feed.api.live.documents import Invalid, Operation
 from gql_feed.api.live.groups import Group, Subscriber
 from gql_feed.api.live.operations import Joined, Operations, Request
 from gql_feed.api.live.replay import replay
+from gql_feed.api.live.route import LiveRoute
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
@@ -60,7 +61,7 @@ class Released:
 
 def connection(limit: int = 3) -> tuple[Connection, FakeSocket, Released]:
     socket, released = FakeSocket(), Released()
-    return Connection(socket, limit, released), socket, released  # type: ignore[arg-type]
+    return Connection(socket.send, limit, released), socket, released  # type: ignore[arg-type]
 
 
 # Eager writes.
@@ -114,6 +115,33 @@ async def test_a_vanished_peer_releases_everything() -> None:
     assert released.calls == 1
     conn.close(1000)
     assert released.calls == 1
+
+
+# The way in.
+
+
+@pytest.mark.parametrize(
+    ("scope", "reaches"),
+    [
+        ({"type": "websocket", "path": "/graphql"}, "live"),
+        ({"type": "websocket", "path": "/feed/graphql", "root_path": "/feed"}, "live"),
+        ({"type": "http", "path": "/graphql"}, "app"),
+        ({"type": "websocket", "path": "/other"}, "app"),
+        ({"type": "lifespan"}, "app"),
+    ],
+)
+async def test_only_live_sockets_skip_the_application(scope: dict[str, Any], reaches: str) -> None:
+    reached: list[str] = []
+
+    def recorder(name: str) -> Any:
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            reached.append(name)
+
+        return asgi
+
+    route = LiveRoute(recorder("app"), "/graphql", recorder("live"))
+    await route(scope, FakeSocket().send, FakeSocket().send)
+    assert reached == [reaches]
 
 
 # Grouping.

@@ -29,14 +29,12 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, cast
+from typing import Any
 
 from starlette.types import Message
-from starlette.websockets import WebSocket
 
 from gql_feed.api.live import metrics
 from gql_feed.api.live.close_codes import CloseCode, fit_reason
-from gql_feed.api.live.raw_send import RAW_SEND
 
 CoroutineSend = Callable[[Message], Coroutine[Any, Any, None]]
 
@@ -82,8 +80,10 @@ class _Resume:
 class Connection:
     """Writes frames to one WebSocket without ever making the writer wait.
 
-    `release` is called once, when the connection stops taking frames (closed by us,
-    or found gone), so its owner can drop its subscriptions straight away.
+    `send` is the ASGI server's own send callable (see `route`); like every ASGI
+    server's, it is a coroutine function, which `_write` relies on. `release` is
+    called once, when the connection stops taking frames (closed by us, or found
+    gone), so its owner can drop its subscriptions straight away.
     """
 
     __slots__ = (
@@ -93,16 +93,12 @@ class Connection:
         "_release",
         "_send",
         "closing",
-        "websocket",
     )
 
     def __init__(
-        self, websocket: WebSocket, backlog_limit: int, release: Callable[[], None]
+        self, send: CoroutineSend, backlog_limit: int, release: Callable[[], None]
     ) -> None:
-        self.websocket = websocket
-        # The server's own send when the app exposes it (raw_send), else Starlette's.
-        # ASGI servers' send callables are coroutine functions, which `_write` relies on.
-        self._send = cast(CoroutineSend, websocket.scope.get(RAW_SEND) or websocket.send)
+        self._send = send
         self.closing = False
         self._backlog_limit = backlog_limit
         self._release = release

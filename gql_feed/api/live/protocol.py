@@ -21,11 +21,11 @@ from typing import Any, ClassVar
 
 import orjson
 from graphql import GraphQLError, OperationType
-from starlette.websockets import WebSocket
+from starlette.types import Scope
 
 from gql_feed.api.live.auth import authenticate
 from gql_feed.api.live.close_codes import CloseCode, CloseConnection
-from gql_feed.api.live.connection import Connection
+from gql_feed.api.live.connection import Connection, CoroutineSend
 from gql_feed.api.live.documents import Invalid, Operation
 from gql_feed.api.live.groups import Group, Subscriber
 from gql_feed.api.live.messages import OperationPayload
@@ -57,6 +57,7 @@ class LiveProtocol(ABC):
         "init_deadline",
         "init_received",
         "operations",
+        "scope",
         "settings",
         "tokens",
     )
@@ -68,12 +69,14 @@ class LiveProtocol(ABC):
         operations: Operations,
         settings: Settings,
         tokens: TokenService,
-        websocket: WebSocket,
+        scope: Scope,
+        send: CoroutineSend,
     ) -> None:
         self.operations = operations
         self.settings = settings
         self.tokens = tokens
-        self.connection = Connection(websocket, settings.ws_send_backlog, self.release)
+        self.scope = scope
+        self.connection = Connection(send, settings.ws_send_backlog, self.release)
         self.claims: Claims | None = None
         self.init_received = False
         self.init_deadline: float | None = time.monotonic() + settings.ws_init_timeout_seconds
@@ -137,15 +140,15 @@ class LiveProtocol(ABC):
 
     def _upgrade_authorization(self) -> str | None:
         """The upgrade request's Authorization header, read from the scope only when needed."""
-        for name, value in self.connection.websocket.scope["headers"]:
+        for name, value in self.scope["headers"]:
             if name == b"authorization":
                 return bytes(value).decode("latin-1")
         return None
 
     @property
     def client(self) -> str:
-        address = self.connection.websocket.client
-        return address.host if address else "unknown"
+        address = self.scope.get("client")
+        return str(address[0]) if address else "unknown"
 
     def check_init(self) -> None:
         if self.init_received:

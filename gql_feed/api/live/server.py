@@ -1,6 +1,7 @@
 """The live endpoint: both subprotocols on one WebSocket route, fed by the event hub.
 
-`handle` serves one socket for its whole life: it picks the subprotocol, reads
+The server is an ASGI endpoint (reached through `route.LiveRoute`). A call serves one
+socket for its whole life: it picks the subprotocol, reads
 messages and hands each to the protocol handler, and frees everything when the socket
 ends. Whatever a handler raises closes only that socket (4500, reason masked, the
 exception logged): one broken client never touches the others.
@@ -11,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import cast
 
 import strawberry
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gql_feed.api.context import Services
 from gql_feed.api.live import metrics
 from gql_feed.api.live.close_codes import CloseCode, CloseConnection
+from gql_feed.api.live.connection import CoroutineSend
 from gql_feed.api.live.legacy_ws import LegacyWsProtocol
 from gql_feed.api.live.operations import Operations
 from gql_feed.api.live.protocol import INTERNAL_REASON, LiveProtocol
@@ -81,8 +85,9 @@ class LiveServer:
     async def deliver(self, event: HubEvent) -> None:
         await self.operations.groups.deliver(event)
 
-    async def handle(self, websocket: WebSocket) -> None:
-        protocol_class = choose(websocket.scope.get("subprotocols") or ())
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        protocol_class = choose(scope.get("subprotocols") or ())
         try:
             if protocol_class is None:
                 await websocket.accept()
@@ -93,7 +98,11 @@ class LiveServer:
             await websocket.accept(subprotocol=protocol_class.subprotocol)
         except (WebSocketDisconnect, OSError):
             return  # gone during the handshake
-        protocol = protocol_class(self.operations, self.settings, self.services.tokens, websocket)
+        # ASGI servers' send callables are coroutine functions (see `connection`).
+        raw_send = cast(CoroutineSend, send)
+        protocol = protocol_class(
+            self.operations, self.settings, self.services.tokens, scope, raw_send
+        )
         self._protocols.add(protocol)
         self.ticker.add(protocol)
         try:
