@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from gql_feed.config import ConfigError, Settings
+from gql_feed.logs import logging_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         from gql_feed.api.schema import build_schema
 
         return check_manifest_command(args.path, settings, build_schema([]))
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.config.dictConfig(logging_config(settings.log_level, settings.access_log))
     if args.command == "migrate":
         from gql_feed.storage.database import run_sync_migrations
 
@@ -99,7 +99,8 @@ def serve_forever(
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Above our own limit, so an oversized message gets our clear close reason.
         ws_max_size=4 * settings.ws_max_message_bytes,
-        log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, settings.access_log),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     log_level: str = "info"
+    access_log: bool = True
     production: bool = False
     cors_origins: list[str] = Field(default_factory=list)
     ws_per_message_deflate: bool = False

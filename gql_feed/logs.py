@@ -1,0 +1,53 @@
+"""Logging for the server process and its uvicorn workers, configured once for both.
+
+uvicorn writes three INFO lines per WebSocket (accepted, connection open, connection
+closed). A feed server holds thousands of sockets that come and go with every network
+blip: those lines drown the log, and formatting them was about a twelfth of the
+server's work while 2,000 clients connected. They are kept at DEBUG. The HTTP access
+log is a setting of its own (`GQL_FEED_ACCESS_LOG`).
+
+The configuration is a `logging.config` dict handed to uvicorn, so worker processes,
+which configure logging afresh, get the same format and filter.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CONNECTION_MESSAGES = frozenset(
+    {'%s - "WebSocket %s" [accepted]', "connection open", "connection closed"}
+)
+
+
+class ConnectionChatter(logging.Filter):
+    """Passes uvicorn's per-WebSocket lines only when the log level is DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg not in CONNECTION_MESSAGES:
+            return True
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def logging_config(level: str, access_log: bool) -> dict[str, Any]:
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"connection_chatter": {"()": ConnectionChatter}},
+        "formatters": {"plain": {"format": FORMAT}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "uvicorn": {"level": level},
+            "uvicorn.error": {"level": level, "filters": ["connection_chatter"]},
+            "uvicorn.access": {"level": level if access_log else "WARNING"},
+        },
+    }

@@ -1,0 +1,53 @@
+"""uvicorn's per-WebSocket lines stay out of an INFO log; everything else goes through."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from gql_feed.logs import ConnectionChatter
+from tests.live_helpers import TRANSPORT_WS, signup, wait_for_subscriptions
+from tests.server import LiveServer
+from tests.watchers import watching
+
+
+def record(msg: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord("uvicorn.error", level, __file__, 1, msg, None, None)
+
+
+@pytest.fixture
+def uvicorn_error() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("uvicorn.error")
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize("msg", ['%s - "WebSocket %s" [accepted]', "connection open"])
+def test_connection_lines_pass_only_at_debug(msg: str, uvicorn_error: logging.Logger) -> None:
+    chatter = ConnectionChatter()
+    uvicorn_error.setLevel(logging.INFO)
+    assert not chatter.filter(record(msg))
+    uvicorn_error.setLevel(logging.DEBUG)
+    assert chatter.filter(record(msg))
+
+
+def test_other_lines_pass(uvicorn_error: logging.Logger) -> None:
+    uvicorn_error.setLevel(logging.INFO)
+    assert ConnectionChatter().filter(record("Uvicorn running on %s://%s:%d"))
+
+
+async def test_a_real_server_logs_requests_but_not_each_socket(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = live_server_factory(GQL_FEED_LOG_LEVEL="info")
+    token, _ = await signup(server)
+    async with watching(server, token, TRANSPORT_WS):
+        await wait_for_subscriptions(server, 1)
+    log = server.log()
+    assert '"POST /graphql HTTP/1.1" 200' in log  # the access log
+    assert "Application startup complete" in log
+    assert "connection open" not in log
+    assert "[accepted]" not in log
