@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from gql_feed.events.bus import MAX_INLINE_BYTES, bus_message
@@ -58,6 +59,32 @@ async def started_hub(db: Database, poll_seconds: float = 60.0) -> tuple[EventHu
 async def test_ids_are_gapless_and_ordered_under_concurrent_writers(db: Database) -> None:
     events = await asyncio.gather(*(log_event(db, n) for n in range(30)))
     assert sorted(e.id for e in events) == list(range(1, 31))
+
+
+async def test_payload_is_the_body_with_its_own_id(db: Database) -> None:
+    """Replay sends the stored payload, so it is what `append` returned, and names its id."""
+    now = datetime.now(UTC)
+    bodies: list[dict[str, object]] = [
+        {"action": "CREATED", "post": {"id": 3, "title": 'Quotes " and ünïcödé \u2028'}},
+        {},
+    ]
+    appended = []
+    for body in bodies:
+        async with db.write() as session, session.begin():
+            appended.append(
+                await event_log.append(
+                    session, action="CREATED", post_id=3, occurred_at=now, body=body
+                )
+            )
+    async with db.read() as session:
+        assert list(await event_log.read_after(session, 0, 10)) == appended
+    for event, body in zip(appended, bodies, strict=True):
+        assert event.payload == orjson.dumps({"id": event.id, **body}).decode()
+    async with db.write() as session, session.begin():
+        with pytest.raises(ValueError, match="id"):
+            await event_log.append(
+                session, action="CREATED", post_id=3, occurred_at=now, body={"id": 9}
+            )
 
 
 async def test_out_of_order_and_duplicate_messages(db: Database) -> None:

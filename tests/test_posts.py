@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 
+from gql_feed.services.errors import Unauthenticated
+from gql_feed.storage import event_log
 from tests.asgi import codes, create_post, gql, multipart, user_with_token
 from tests.server import png_bytes
 
@@ -201,8 +206,6 @@ async def test_delete_post_removes_image(client: httpx.AsyncClient) -> None:
 
 
 async def test_each_change_is_logged_as_an_event(client: httpx.AsyncClient) -> None:
-    from gql_feed.storage import event_log
-
     token, _ = await user_with_token(client)
     db = client.app.state.services.posts.db  # type: ignore[attr-defined]
     async with db.read() as session:
@@ -212,8 +215,6 @@ async def test_each_change_is_logged_as_an_event(client: httpx.AsyncClient) -> N
     await gql(client, "mutation($id: ID!) { deletePost(id: $id) }", {"id": post["id"]}, token)
     async with db.read() as session:
         events = await event_log.read_after(session, before, 10)
-    import json
-
     decoded = [json.loads(e.payload) for e in events]
     assert [e.id for e in events] == [before + 1, before + 2, before + 3]
     assert [d["action"] for d in decoded] == ["CREATED", "UPDATED", "DELETED"]
@@ -227,3 +228,45 @@ async def test_ids_are_never_reused(client: httpx.AsyncClient) -> None:
     await gql(client, "mutation($id: ID!) { deletePost(id: $id) }", {"id": first}, token)
     second = (await create_post(client, token))["data"]["createPost"]["id"]
     assert int(second) > int(first)
+
+
+async def test_concurrent_creates_log_gapless_events(client: httpx.AsyncClient) -> None:
+    """Writers racing for the log still get consecutive ids, each event naming itself."""
+    token, _ = await user_with_token(client)
+    db = client.app.state.services.posts.db  # type: ignore[attr-defined]
+    async with db.read() as session:
+        _, before = await event_log.bounds(session)
+    bodies = await asyncio.gather(
+        *(create_post(client, token, f"Racing post {n}") for n in range(12))
+    )
+    post_ids = {int(body["data"]["createPost"]["id"]) for body in bodies}
+    async with db.read() as session:
+        events = await event_log.read_after(session, before, 50)
+    decoded = [json.loads(e.payload) for e in events]
+    assert [e.id for e in events] == list(range(before + 1, before + 13))
+    assert [d["id"] for d in decoded] == [e.id for e in events]
+    assert {d["post"]["id"] for d in decoded} == post_ids
+
+
+class Upload:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def read(self, size: int = -1) -> bytes:
+        data, self.data = self.data, b""
+        return data
+
+
+async def test_a_create_that_fails_in_its_transaction_leaves_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    """The image is stored before the transaction; a failure inside it removes the file."""
+    posts = client.app.state.services.posts  # type: ignore[attr-defined]
+    async with posts.db.read() as session:
+        log_before = await event_log.bounds(session)
+    files_before = uploads(client)
+    with pytest.raises(Unauthenticated):
+        await posts.create(424242, "Valid title", "Valid content", Upload(png_bytes()))
+    assert uploads(client) == files_before
+    async with posts.db.read() as session:
+        assert await event_log.bounds(session) == log_before

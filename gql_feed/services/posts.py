@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_feed.services.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
@@ -33,6 +33,14 @@ MIN_TEXT_LENGTH = 5
 MAX_TITLE_LENGTH = 200
 MAX_CONTENT_LENGTH = 5_000
 CURSOR_PREFIX = "post:"
+
+# Core statements, built once: a new post needs no ORM unit of work, only its id back.
+_POSTS = Post.metadata.tables[Post.__tablename__]
+_USERS = User.metadata.tables[User.__tablename__]
+_INSERT_POST = insert(_POSTS).returning(_POSTS.c.id)
+_SELECT_VIEWER = select(
+    _USERS.c.id, _USERS.c.email, _USERS.c.name, _USERS.c.status, _USERS.c.created_at
+).where(_USERS.c.id == bindparam("viewer_id"))
 
 
 class Publisher(Protocol):
@@ -109,17 +117,19 @@ class PostService:
             async with self.db.write() as session, session.begin():
                 creator = await self._viewer(session, viewer_id)
                 now = datetime.now(UTC)
-                post = Post(
-                    title=title,
-                    content=content,
-                    image_name=image_name,
-                    creator_id=viewer_id,
-                    created_at=now,
-                    updated_at=now,
+                post_id: int = await session.scalar(
+                    _INSERT_POST,
+                    {
+                        "title": title,
+                        "content": content,
+                        "image_name": image_name,
+                        "creator_id": viewer_id,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
-                session.add(post)
-                await session.flush()
-                result = PostWithCreator(PostRecord.of(post), creator)
+                post = PostRecord(post_id, title, content, image_name, viewer_id, now, now)
+                result = PostWithCreator(post, creator)
                 event = await self._record(session, "CREATED", result, now)
         except BaseException:
             await self.images.delete(image_name)
@@ -226,10 +236,10 @@ class PostService:
 
     @staticmethod
     async def _viewer(session: AsyncSession, viewer_id: int) -> UserRecord:
-        user = await session.get(User, viewer_id)
+        user = (await session.execute(_SELECT_VIEWER, {"viewer_id": viewer_id})).one_or_none()
         if user is None:
             raise Unauthenticated("Your account no longer exists.")
-        return UserRecord.of(user)
+        return UserRecord(user.id, user.email, user.name, user.status, user.created_at)
 
     @staticmethod
     async def _record(

@@ -18,13 +18,36 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import String, bindparam, cast, delete, func, insert, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_feed.storage.models import PostEventRow
 
 # Any constant works; it names "the event log writer lock" among advisory locks.
 EVENT_LOG_LOCK_KEY = 0x6766_6565_64
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+_EVENTS = PostEventRow.metadata.tables[PostEventRow.__tablename__]
+_NEXT_ID = func.coalesce(func.max(_EVENTS.c.id), 0) + 1
+# One statement picks the next id and inserts the row, so the id needs no round trip of
+# its own. The payload must name that id, which only the statement knows: it is spliced
+# in front of the rest of the event's JSON, which is bound as text (see `_after_id`).
+_APPEND = (
+    insert(_EVENTS)
+    .from_select(
+        ["id", "action", "post_id", "payload", "occurred_at"],
+        select(
+            _NEXT_ID,
+            bindparam("action", type_=_EVENTS.c.action.type),
+            bindparam("post_id", type_=_EVENTS.c.post_id.type),
+            literal('{"id":', String())
+            + cast(_NEXT_ID, String())
+            + bindparam("after_id", type_=String()),
+            bindparam("occurred_at", type_=_EVENTS.c.occurred_at.type),
+        ),
+    )
+    .returning(_EVENTS.c.id, _EVENTS.c.payload)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +61,39 @@ class LoggedEvent:
 async def append(
     session: AsyncSession, *, action: str, post_id: int, occurred_at: datetime, body: dict[str, Any]
 ) -> LoggedEvent:
-    """Insert the event as the last write of the caller's transaction and return it encoded."""
+    """Insert the event as the last write of the caller's transaction and return it encoded.
+
+    The payload is `{"id": <event id>, **body}` encoded by orjson, exactly as stored. On
+    PostgreSQL the lock is a statement of its own: under READ COMMITTED a statement sees
+    what had committed when it began, so the insert that reads max(id) must begin only
+    once the lock is held.
+    """
     if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_LOCK, {"key": EVENT_LOG_LOCK_KEY})
+    row = (
         await session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY}
+            _APPEND,
+            {
+                "action": action,
+                "post_id": post_id,
+                "after_id": _after_id(body),
+                "occurred_at": occurred_at,
+            },
         )
-    newest = await session.scalar(select(func.max(PostEventRow.id)))
-    event_id = (newest or 0) + 1
-    payload = orjson.dumps({"id": event_id, **body}).decode()
-    session.add(
-        PostEventRow(
-            id=event_id, action=action, post_id=post_id, payload=payload, occurred_at=occurred_at
-        )
-    )
-    await session.flush()
-    return LoggedEvent(event_id, payload)
+    ).one()
+    return LoggedEvent(row.id, row.payload)
+
+
+def _after_id(body: dict[str, Any]) -> str:
+    """The JSON of `{"id": N, **body}` from just after N on: `,"action":...}`.
+
+    orjson writes no whitespace, so `'{"id":' + str(N) + _after_id(body)` is byte for
+    byte `orjson.dumps({"id": N, **body})`.
+    """
+    if "id" in body:
+        raise ValueError("The event log assigns the event's id; the body must not carry one.")
+    encoded = orjson.dumps(body).decode()
+    return "," + encoded[1:] if body else "}"
 
 
 async def read_after(session: AsyncSession, after: int, limit: int) -> Sequence[LoggedEvent]:
