@@ -162,6 +162,35 @@ async def test_update_post(client: httpx.AsyncClient) -> None:
     assert new_image in uploads(client)
 
 
+async def test_racing_image_changes_leave_only_the_last_image(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each change reads the image the previous one wrote, so none is left orphaned."""
+    token, _ = await user_with_token(client)
+    post = (await create_post(client, token))["data"]["createPost"]
+    before = uploads(client) - {post["imageUrl"].rsplit("/", 1)[1]}
+    colors = ("red", "green", "blue", "yellow", "purple", "orange")
+    responses = await asyncio.gather(
+        *(
+            multipart(
+                client,
+                token,
+                UPDATE,
+                {"id": post["id"], "i": {"image": None, "content": f"Painted {color}"}},
+                "i.image",
+                png_bytes(color=color),
+            )
+            for color in colors
+        )
+    )
+    assert all("errors" not in response.json() for response in responses)
+    final = await gql(
+        client, "query($id: ID!) { post(id: $id) { imageUrl } }", {"id": post["id"]}, token
+    )
+    final_image = final["data"]["post"]["imageUrl"].rsplit("/", 1)[1]
+    assert uploads(client) - before == {final_image}
+
+
 async def test_only_the_creator_changes_a_post(client: httpx.AsyncClient) -> None:
     owner, _ = await user_with_token(client)
     other, _ = await user_with_token(client, "Mallory")

@@ -153,7 +153,7 @@ class PostService:
         new_image = await self._store_image(image) if image is not None else None
         try:
             async with self.db.write() as session, session.begin():
-                post = await self._owned_in(session, viewer_id, post_id)
+                post = await self._owned_in(session, viewer_id, post_id, lock=True)
                 creator = await self._viewer(session, viewer_id)
                 old_image = post.image_name
                 post.title = title if title is not None else post.title
@@ -175,7 +175,7 @@ class PostService:
 
     async def delete(self, viewer_id: int, post_id: int) -> PostWithCreator:
         async with self.db.write() as session, session.begin():
-            post = await self._owned_in(session, viewer_id, post_id)
+            post = await self._owned_in(session, viewer_id, post_id, lock=True)
             creator = await self._viewer(session, viewer_id)
             result = PostWithCreator(PostRecord.of(post), creator)
             await session.delete(post)
@@ -226,8 +226,13 @@ class PostService:
             await self._owned_in(session, viewer_id, post_id)
 
     @staticmethod
-    async def _owned_in(session: AsyncSession, viewer_id: int, post_id: int) -> Post:
-        post = await session.get(Post, post_id)
+    async def _owned_in(
+        session: AsyncSession, viewer_id: int, post_id: int, lock: bool = False
+    ) -> Post:
+        """The post if the viewer owns it. `lock` holds its row until the transaction ends
+        (PostgreSQL; SQLite's writers take turns anyway), so that two changes of one post
+        cannot both read the same old image name or overwrite each other's text."""
+        post = await session.get(Post, post_id, with_for_update=lock)
         if post is None:
             raise NotFound(f"No post with id {post_id}.")
         if post.creator_id != viewer_id:
