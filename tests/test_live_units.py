@@ -16,6 +16,7 @@ from gql_feed.api.live.groups import Group, Subscriber
 from gql_feed.api.live.operations import Joined, Operations, Request
 from gql_feed.api.live.replay import replay
 from gql_feed.api.live.route import LiveRoute
+from gql_feed.api.live.ticker import Ticker
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
@@ -142,6 +143,49 @@ async def test_only_live_sockets_skip_the_application(scope: dict[str, Any], rea
     route = LiveRoute(recorder("app"), "/graphql", recorder("live"))
     await route(scope, FakeSocket().send, FakeSocket().send)
     assert reached == [reaches]
+
+
+# The clocks.
+
+
+class Clock:
+    def __init__(self, init_deadline: float | None = None, expires_at: float | None = None):
+        self.init_deadline = init_deadline
+        self.expires_at = expires_at
+        self.events: list[str] = []
+
+    def keepalive(self) -> None:
+        self.events.append("ping")
+
+    def init_timed_out(self) -> None:
+        self.events.append("init timeout")
+
+    def token_expired(self) -> None:
+        self.events.append("expired")
+
+
+def test_one_keepalive_period_pings_each_connection_once_a_slice_at_a_time() -> None:
+    ticker = Ticker(keepalive_seconds=10, init_timeout_seconds=3)
+    assert ticker.slices == 13  # ticks of 0.75 s
+    clocks = [Clock(expires_at=1e9) for _ in range(500)]
+    for clock in clocks:
+        ticker.add(clock)
+    pinged_per_tick = []
+    for tick in range(ticker.slices):
+        before = sum(len(clock.events) for clock in clocks)
+        ticker.tick(0.0, tick)
+        pinged_per_tick.append(sum(len(clock.events) for clock in clocks) - before)
+    assert all(clock.events == ["ping"] for clock in clocks)
+    assert max(pinged_per_tick) < len(clocks) / 4  # spread out, not all in one tick
+
+
+def test_deadlines_are_checked_on_every_tick() -> None:
+    ticker = Ticker(keepalive_seconds=10, init_timeout_seconds=3)
+    waiting, late, expired = Clock(init_deadline=5), Clock(init_deadline=1), Clock(expires_at=1)
+    for clock in (waiting, late, expired):
+        ticker.add(clock)
+    ticker.tick(2.0, 0)
+    assert (waiting.events, late.events, expired.events) == ([], ["init timeout"], ["expired"])
 
 
 # Grouping.

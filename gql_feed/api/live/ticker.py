@@ -6,6 +6,11 @@ walks the connections: those still waiting for `connection_init` past their dead
 are closed (4408), those whose token has expired are closed (4440), and every
 keep-alive period each acknowledged connection gets its protocol's ping (or `ka`).
 The walk is a comparison per connection, a few hundred microseconds for thousands.
+
+Keep-alives are spread over the period: each tick pings one slice of the connections
+(chosen by the connection's hash), not all of them at once. Pinging 2,000 sockets and
+reading their 2,000 pongs in one go stops the loop for tens of milliseconds, and a post
+published in that moment reached its subscribers that much later.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Ticker:
     def __init__(self, keepalive_seconds: float, init_timeout_seconds: float) -> None:
         self.keepalive_seconds = keepalive_seconds
         self.interval = max(0.05, min(1.0, init_timeout_seconds / 4, keepalive_seconds / 4))
+        self.slices = max(1, round(keepalive_seconds / self.interval))
         self._connections: set[Clocked] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -59,16 +65,15 @@ class Ticker:
             self._task = None
 
     async def _run(self) -> None:
-        next_keepalive = time.monotonic() + self.keepalive_seconds
+        ticks = 0
         while True:
             await asyncio.sleep(self.interval)
-            now = time.monotonic()
-            keepalive = now >= next_keepalive
-            if keepalive:
-                next_keepalive = now + self.keepalive_seconds
-            self.tick(now, keepalive)
+            ticks += 1
+            self.tick(time.monotonic(), ticks % self.slices)
 
-    def tick(self, now: float, keepalive: bool) -> None:
+    def tick(self, now: float, keepalive_slice: int) -> None:
+        """Check every connection's deadlines; ping those in slice `keepalive_slice`."""
+        slices = self.slices
         for connection in tuple(self._connections):
             try:
                 init_deadline = connection.init_deadline
@@ -79,7 +84,7 @@ class Ticker:
                 expires_at = connection.expires_at
                 if expires_at is not None and now >= expires_at:
                     connection.token_expired()
-                elif keepalive:
+                elif hash(connection) % slices == keepalive_slice:
                     connection.keepalive()
             except Exception:
                 logger.exception("A live connection's clock failed")
