@@ -119,3 +119,18 @@ def create_post_form(title: str) -> tuple[dict[str, str], dict[str, tuple[str, b
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def fanout_seconds(url: str) -> tuple[float, float]:
+    """(events fanned out, seconds spent writing them) from the server's /metrics.
+
+    The server's own time per fan-out, from the hub handing it the event to the last
+    socket write; unlike delivery times it does not include the clients' share of the
+    machine, so it shows how the server's work grows with N.
+    """
+    values: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("gql_feed_live_fanout_seconds_count", "gql_feed_live_fanout_seconds_sum"):
+            values[name] = float(value)
+    return values["gql_feed_live_fanout_seconds_count"], values["gql_feed_live_fanout_seconds_sum"]

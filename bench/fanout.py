@@ -7,7 +7,8 @@ after the run. Timestamps use CLOCK_MONOTONIC, which all processes on a machine 
     python bench/fanout.py --n 2000 --events 10 [--proto graphql-ws] [--url http://…]
 
 Prints: fan-out-complete median and max (trigger sent → last subscriber has the event),
-delivery p50/p99 over all deliveries, time to connect and subscribe N, server RSS per live
+delivery p50/p99 over all deliveries, the server's own time per fan-out (its /metrics:
+from the hub handing over the event to the last socket write), time to connect and subscribe N, server RSS per live
 subscriber, createPost round trip, and lost/duplicated deliveries (both must be 0).
 """
 
@@ -26,7 +27,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Server, create_post_form, login, percentile
+from common import Server, create_post_form, fanout_seconds, login, percentile
 
 QUERY = (
     "subscription { postEvents { action post { id title content imageUrl createdAt "
@@ -142,6 +143,7 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
     trigger("warmup")
     time.sleep(1.0 + args.n / 2000)
     rss_live = server.rss_mb() if server else None
+    fanouts_before = fanout_seconds(url)
     starts: dict[str, float] = {}
     trips: list[float] = []
     for e in range(args.events):
@@ -150,6 +152,10 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
         trips.append((time.monotonic() - starts[title]) * 1000)
         time.sleep(0.25 + args.n / 8000)  # let one fan-out finish before the next
     time.sleep(1.0 + args.n / 2000)
+    fanouts_after = fanout_seconds(url)
+    server_fanout_ms = (
+        (fanouts_after[1] - fanouts_before[1]) / (fanouts_after[0] - fanouts_before[0]) * 1000
+    )
 
     deliveries: list[tuple[float, int, str]] = []
     for proc_index, pipe in enumerate(pipes):
@@ -179,6 +185,7 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
         "fanout_done_max_ms": round(max(done), 2),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
+        "server_fanout_ms": round(server_fanout_ms, 2),
         "open_ms": round(open_ms, 1),
         "trigger_median_ms": round(percentile(trips, 50), 2),
         "kb_per_sub": round((rss_live - rss_before) * 1024 / args.n, 1) if server else None,  # type: ignore[operator]
