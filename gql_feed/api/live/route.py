@@ -7,8 +7,8 @@ middleware would keep about 4 KB of frames and closures per socket (and wrap eac
 frame the fan-out writes in one more coroutine). This middleware sits outermost and
 hands the live endpoint the server's own `receive` and `send`; everything else goes on
 to the application. Its `__call__` returns the next awaitable instead of awaiting it,
-so it adds no frame of its own. Neither the router's CORS nor the body limit apply to
-WebSockets, so nothing is skipped that a live socket needed.
+so it adds no frame of its own. Neither CORS nor the request-body limit applies to
+WebSockets, so a live socket skips nothing it needed.
 """
 
 from __future__ import annotations

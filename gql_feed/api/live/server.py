@@ -1,10 +1,10 @@
 """The live endpoint: both subprotocols on one WebSocket route, fed by the event hub.
 
 The server is an ASGI endpoint (reached through `route.LiveRoute`). A call serves one
-socket for its whole life: it picks the subprotocol, reads
-messages and hands each to the protocol handler, and frees everything when the socket
-ends. Whatever a handler raises closes only that socket (4500, reason masked, the
-exception logged): one broken client never touches the others.
+socket for its whole life: it picks the subprotocol, reads messages and hands each to
+the protocol handler, and frees everything when the socket ends. Whatever a handler
+raises closes only that socket (4500, reason masked, the exception logged): one broken
+client never touches the others.
 """
 
 from __future__ import annotations
