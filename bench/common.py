@@ -128,9 +128,9 @@ def fanout_seconds(url: str) -> tuple[float, float]:
     socket write; unlike delivery times it does not include the clients' share of the
     machine, so it shows how the server's work grows with N.
     """
-    values: dict[str, float] = {}
+    values = {"gql_feed_live_fanout_seconds_count": 0.0, "gql_feed_live_fanout_seconds_sum": 0.0}
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
         name, _, value = line.partition(" ")
-        if name in ("gql_feed_live_fanout_seconds_count", "gql_feed_live_fanout_seconds_sum"):
+        if name in values:
             values[name] = float(value)
     return values["gql_feed_live_fanout_seconds_count"], values["gql_feed_live_fanout_seconds_sum"]

@@ -153,8 +153,10 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
         time.sleep(0.25 + args.n / 8000)  # let one fan-out finish before the next
     time.sleep(1.0 + args.n / 2000)
     fanouts_after = fanout_seconds(url)
+    # None when the figures come from another worker than the fan-outs (--url, --workers).
+    fanned_out = fanouts_after[0] - fanouts_before[0]
     server_fanout_ms = (
-        (fanouts_after[1] - fanouts_before[1]) / (fanouts_after[0] - fanouts_before[0]) * 1000
+        round((fanouts_after[1] - fanouts_before[1]) / fanned_out * 1000, 2) if fanned_out else None
     )
 
     deliveries: list[tuple[float, int, str]] = []
@@ -185,7 +187,7 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
         "fanout_done_max_ms": round(max(done), 2),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
-        "server_fanout_ms": round(server_fanout_ms, 2),
+        "server_fanout_ms": server_fanout_ms,
         "open_ms": round(open_ms, 1),
         "trigger_median_ms": round(percentile(trips, 50), 2),
         "kb_per_sub": round((rss_live - rss_before) * 1024 / args.n, 1) if server else None,  # type: ignore[operator]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 import strawberry
@@ -90,16 +90,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await services.hub.start()
         await live.start()
         close_sockets_first_on_sigterm(live.close_all)
-        heap.settle()
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
         try:
-            yield
+            with heap.settled() if settings.gc_freeze else nullcontext():
+                yield
         finally:
             await live.stop()
             await documents.close()
             await services.hub.stop()
             await db.close()
-            heap.unsettle()
 
     async def upload(request: Request) -> Response:
         name = request.path_params["name"]

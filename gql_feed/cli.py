@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         from gql_feed.api.schema import build_schema
 
         return check_manifest_command(args.path, settings, build_schema([]))
-    logging.config.dictConfig(logging_config(settings.log_level, settings.access_log))
+    logging.config.dictConfig(logging_config(settings.log_level))
     if args.command == "migrate":
         from gql_feed.storage.database import run_sync_migrations
 
@@ -99,7 +99,7 @@ def serve_forever(
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Above our own limit, so an oversized message gets our clear close reason.
         ws_max_size=4 * settings.ws_max_message_bytes,
-        log_config=logging_config(settings.log_level, settings.access_log),
+        log_config=logging_config(settings.log_level),
         access_log=settings.access_log,
         timeout_graceful_shutdown=10,
     )

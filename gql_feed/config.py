@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     workers: int = 1
     log_level: str = "info"
     access_log: bool = True
+    gc_freeze: bool = True
     production: bool = False
     cors_origins: list[str] = Field(default_factory=list)
     ws_per_message_deflate: bool = False

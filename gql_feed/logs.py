@@ -3,8 +3,9 @@
 uvicorn writes three INFO lines per WebSocket (accepted, connection open, connection
 closed). A feed server holds thousands of sockets that come and go with every network
 blip: those lines drown the log, and formatting them was about a twelfth of the
-server's work while 2,000 clients connected. They are kept at DEBUG. The HTTP access
-log is a setting of its own (`GQL_FEED_ACCESS_LOG`).
+server's work while 2,000 clients connected. They are shown only when uvicorn's log
+level is DEBUG. The HTTP access log is a setting of its own (`GQL_FEED_ACCESS_LOG`,
+handed to uvicorn, which then makes no access records at all).
 
 The configuration is a `logging.config` dict handed to uvicorn, so worker processes,
 which configure logging afresh, get the same format and filter.
@@ -30,7 +31,7 @@ class ConnectionChatter(logging.Filter):
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
-def logging_config(level: str, access_log: bool) -> dict[str, Any]:
+def logging_config(level: str) -> dict[str, Any]:
     level = level.upper()
     return {
         "version": 1,
@@ -48,6 +49,6 @@ def logging_config(level: str, access_log: bool) -> dict[str, Any]:
         "loggers": {
             "uvicorn": {"level": level},
             "uvicorn.error": {"level": level, "filters": ["connection_chatter"]},
-            "uvicorn.access": {"level": level if access_log else "WARNING"},
+            "uvicorn.access": {"level": level},
         },
     }

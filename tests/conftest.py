@@ -57,6 +57,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         upload_dir=tmp_path / "uploads",
         jwt_secret=TEST_SECRET,  # type: ignore[arg-type]
+        gc_freeze=False,  # the collector belongs to pytest here
         _env_file=None,  # type: ignore[call-arg]
     )
 

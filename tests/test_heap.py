@@ -1,4 +1,4 @@
-"""The collector settings applied once the server has started."""
+"""The collector settings applied while the server runs."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import gc
 from gql_feed import heap
 
 
-def test_settle_freezes_start_up_objects_and_unsettle_hands_them_back() -> None:
-    threshold = gc.get_threshold()
-    try:
-        heap.settle()
+def test_settled_freezes_start_up_objects_and_restores_the_collector_after() -> None:
+    thresholds = gc.get_threshold()
+    with heap.settled():
         assert gc.get_freeze_count() > 0
-        assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
-        heap.unsettle()
-        assert gc.get_freeze_count() == 0
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
+        assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, *thresholds[1:])
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds

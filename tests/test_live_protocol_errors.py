@@ -316,6 +316,7 @@ def test_unexpected_exception_is_4500_with_a_masked_reason(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}",
         upload_dir=tmp_path / "uploads",
         jwt_secret=TEST_SECRET,  # type: ignore[arg-type]
+        gc_freeze=False,  # the collector belongs to pytest here
         _env_file=None,  # type: ignore[call-arg]
     )
     with warnings.catch_warnings():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from gql_feed.logs import ConnectionChatter
@@ -25,7 +26,9 @@ def uvicorn_error() -> Iterator[logging.Logger]:
     logger.setLevel(level)
 
 
-@pytest.mark.parametrize("msg", ['%s - "WebSocket %s" [accepted]', "connection open"])
+@pytest.mark.parametrize(
+    "msg", ['%s - "WebSocket %s" [accepted]', "connection open", "connection closed"]
+)
 def test_connection_lines_pass_only_at_debug(msg: str, uvicorn_error: logging.Logger) -> None:
     chatter = ConnectionChatter()
     uvicorn_error.setLevel(logging.INFO)
@@ -51,3 +54,11 @@ async def test_a_real_server_logs_requests_but_not_each_socket(
     assert "Application startup complete" in log
     assert "connection open" not in log
     assert "[accepted]" not in log
+
+
+def test_the_access_log_can_be_turned_off(live_server_factory: Callable[..., LiveServer]) -> None:
+    server = live_server_factory(GQL_FEED_LOG_LEVEL="info", GQL_FEED_ACCESS_LOG="false")
+    assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+    log = server.log()
+    assert "Application startup complete" in log
+    assert "GET /health" not in log

@@ -120,9 +120,11 @@ class PausedUpload:
 
 
 def refuses_connections(server: LiveServer) -> bool:
+    """True once the server takes no new request: refused, or dropped unanswered (a
+    connection that reached the listening socket's backlog just as it closed)."""
     try:
         httpx.get(f"{server.url}/health", timeout=2)
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.RemoteProtocolError):
         return True
     return False
 

@@ -128,7 +128,15 @@ class PostService:
                         "updated_at": now,
                     },
                 )
-                post = PostRecord(post_id, title, content, image_name, viewer_id, now, now)
+                post = PostRecord(
+                    id=post_id,
+                    title=title,
+                    content=content,
+                    image_name=image_name,
+                    creator_id=viewer_id,
+                    created_at=now,
+                    updated_at=now,
+                )
                 result = PostWithCreator(post, creator)
                 event = await self._record(session, "CREATED", result, now)
         except BaseException:
@@ -244,7 +252,13 @@ class PostService:
         user = (await session.execute(_SELECT_VIEWER, {"viewer_id": viewer_id})).one_or_none()
         if user is None:
             raise Unauthenticated("Your account no longer exists.")
-        return UserRecord(user.id, user.email, user.name, user.status, user.created_at)
+        return UserRecord(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            status=user.status,
+            created_at=user.created_at,
+        )
 
     @staticmethod
     async def _record(

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import AsyncAdaptedQueuePool, Connection, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -34,7 +34,7 @@ class Database:
     On PostgreSQL they are the same engine. On SQLite, write transactions start with
     `BEGIN IMMEDIATE` so that two writers queue for the lock instead of failing with
     SQLITE_BUSY halfway, and they share one connection, so a process's writers queue
-    in order; reads stay deferred so they never wait for a writer (WAL).
+    in the pool; reads stay deferred so they never wait for a writer (WAL).
     """
 
     engine: AsyncEngine
@@ -75,10 +75,14 @@ def create_engine(url: str, *, immediate: bool = False) -> AsyncEngine:
     """An engine tuned per backend: SQLite gets WAL and a busy timeout for concurrent writers."""
     if is_sqlite(url):
         # SQLite lets one writer in at a time. One pooled connection for writes makes
-        # the others wait in the pool's queue, first come first served, instead of in
+        # the others wait in the pool's queue, roughly in arrival order, instead of in
         # SQLite's busy handler, which retries with growing sleeps and let some writers
         # wait over a second while others went ahead.
-        pool = {"pool_size": 1, "max_overflow": 0} if immediate else {}
+        pool: dict[str, Any] = (
+            {"poolclass": AsyncAdaptedQueuePool, "pool_size": 1, "max_overflow": 0}
+            if immediate
+            else {}
+        )
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if immediate:

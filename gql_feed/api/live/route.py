@@ -4,10 +4,11 @@ Every ASGI layer a request passes through stays on the stack, as a suspended cor
 for as long as the request lasts. For an HTTP request that is milliseconds; for a live
 socket it is hours, times thousands of sockets. Starlette's router and exception
 middleware would keep about 4 KB of frames and closures per socket (and wrap each
-frame the fan-out writes in one more coroutine). This middleware sits outermost and
-hands the live endpoint the server's own `receive` and `send`; everything else goes on
-to the application. Its `__call__` returns the next awaitable instead of awaiting it,
-so it adds no frame of its own. Neither CORS nor the request-body limit applies to
+frame the fan-out writes in one more coroutine). This middleware comes first in the
+application's list (only Starlette's own error middleware wraps it) and hands the live
+endpoint the server's own `receive` and `send`; everything else goes on to the
+application. Its `__call__` returns the next awaitable instead of awaiting it, so it
+adds no frame of its own. Neither CORS nor the request-body limit applies to
 WebSockets, so a live socket skips nothing it needed.
 """
 
@@ -31,6 +32,10 @@ class LiveRoute:
 
     @staticmethod
     def _route_path(scope: Scope) -> str:
+        """The path below the mount point, as Starlette's router matches it."""
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
-        return path[len(root) :] if root and path.startswith(root) else path
+        if not root or not path.startswith(root):
+            return path
+        rest = path[len(root) :]
+        return rest if rest == "" or rest.startswith("/") else path

@@ -7,8 +7,9 @@ are closed (4408), those whose token has expired are closed (4440), and every
 keep-alive period each acknowledged connection gets its protocol's ping (or `ka`).
 The walk is a comparison per connection, a few hundred microseconds for thousands.
 
-Keep-alives are spread over the period: each tick pings one slice of the connections
-(chosen by the connection's hash), not all of them at once. Pinging 2,000 sockets and
+Keep-alives are spread over the period: connections are dealt round-robin into as many
+slices as the period has ticks, and each tick pings one slice, not all of them at once
+(so the period is `keepalive_seconds` rounded to whole ticks). Pinging 2,000 sockets and
 reading their 2,000 pongs in one go stops the loop for tens of milliseconds, and a post
 published in that moment reached its subscribers that much later.
 """
@@ -45,14 +46,16 @@ class Ticker:
         self.keepalive_seconds = keepalive_seconds
         self.interval = max(0.05, min(1.0, init_timeout_seconds / 4, keepalive_seconds / 4))
         self.slices = max(1, round(keepalive_seconds / self.interval))
-        self._connections: set[Clocked] = set()
+        self._connections: dict[Clocked, int] = {}  # connection -> its keep-alive slice
+        self._added = 0
         self._task: asyncio.Task[None] | None = None
 
     def add(self, connection: Clocked) -> None:
-        self._connections.add(connection)
+        self._connections[connection] = self._added % self.slices
+        self._added += 1
 
     def remove(self, connection: Clocked) -> None:
-        self._connections.discard(connection)
+        self._connections.pop(connection, None)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="gql_feed live ticker")
@@ -73,8 +76,7 @@ class Ticker:
 
     def tick(self, now: float, keepalive_slice: int) -> None:
         """Check every connection's deadlines; ping those in slice `keepalive_slice`."""
-        slices = self.slices
-        for connection in tuple(self._connections):
+        for connection, slice_index in tuple(self._connections.items()):
             try:
                 init_deadline = connection.init_deadline
                 if init_deadline is not None:
@@ -84,7 +86,7 @@ class Ticker:
                 expires_at = connection.expires_at
                 if expires_at is not None and now >= expires_at:
                     connection.token_expired()
-                elif hash(connection) % slices == keepalive_slice:
+                elif slice_index == keepalive_slice:
                     connection.keepalive()
             except Exception:
                 logger.exception("A live connection's clock failed")
