@@ -106,3 +106,14 @@ async def create_post(
     )
     body: dict[str, Any] = response.json()
     return body
+
+
+class Upload:
+    """A file part as the services see it: something with an async `read`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def read(self, size: int = -1) -> bytes:
+        data, self.data = self.data, b""
+        return data

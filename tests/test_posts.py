@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from gql_feed.services.errors import Unauthenticated
 from gql_feed.storage import event_log
-from tests.asgi import codes, create_post, gql, multipart, user_with_token
+from tests.asgi import Upload, codes, create_post, gql, multipart, user_with_token
 from tests.server import png_bytes
 
 PAGE = "query($p: Int!, $n: Int!) { posts(page: $p, perPage: $n) { totalPosts page perPage posts { id title creator { id name } } } }"
@@ -275,15 +275,6 @@ async def test_concurrent_creates_log_gapless_events(client: httpx.AsyncClient) 
     assert [e.id for e in events] == list(range(before + 1, before + 13))
     assert [d["id"] for d in decoded] == [e.id for e in events]
     assert {d["post"]["id"] for d in decoded} == post_ids
-
-
-class Upload:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    async def read(self, size: int = -1) -> bytes:
-        data, self.data = self.data, b""
-        return data
 
 
 async def test_a_create_that_fails_in_its_transaction_leaves_nothing(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import threading
+from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
-from tests.asgi import CREATE_POST, codes, multipart, user_with_token
+from gql_feed.storage.images import ImageStore
+from tests.asgi import CREATE_POST, Upload, codes, multipart, user_with_token
+from tests.server import png_bytes
 
 
 def uploads(client: httpx.AsyncClient) -> set[str]:
@@ -99,3 +105,34 @@ async def test_upload_path_is_not_a_way_out(client: httpx.AsyncClient) -> None:
         "/uploads/x.exe",
     ):
         assert (await client.get(path)).status_code == 404
+
+
+async def test_a_cancelled_save_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker thread finishes writing after the cancel; the file is then removed."""
+    store = ImageStore(tmp_path, max_bytes=1_000_000, max_pixels=1_000_000)
+    started, release, written = threading.Event(), threading.Event(), threading.Event()
+    store_in_thread = ImageStore._store
+
+    def slow_store(self: ImageStore, data: bytes) -> str:
+        started.set()
+        release.wait(10)
+        try:
+            return store_in_thread(self, data)
+        finally:
+            written.set()
+
+    monkeypatch.setattr(ImageStore, "_store", slow_store)
+    saving = asyncio.create_task(store.save(Upload(png_bytes())))
+    assert await asyncio.to_thread(started.wait, 10)
+    saving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await saving
+    release.set()
+    assert await asyncio.to_thread(written.wait, 10)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if not any(tmp_path.iterdir()):
+            break
+    assert list(tmp_path.iterdir()) == []

@@ -61,7 +61,14 @@ class ImageStore:
             # The Upload scalar takes any JSON value in place of a file part.
             raise ImageRejected("Send the image as a file part of a multipart request.")
         data = await self._read_bounded(upload)
-        return await asyncio.to_thread(self._store, data)
+        storing = asyncio.ensure_future(asyncio.to_thread(self._store, data))
+        try:
+            return await asyncio.shield(storing)
+        except asyncio.CancelledError:
+            # A worker thread cannot be stopped: it may still write the file. Whoever
+            # cancelled us will never learn its name, so remove it once it is there.
+            storing.add_done_callback(self._discard_stored)
+            raise
 
     def path_of(self, name: str) -> Path | None:
         """The file for a stored name, or None when the name is not one we could have made."""
@@ -86,6 +93,13 @@ class ImageStore:
         if not buffer:
             raise ImageRejected("The image is empty.")
         return bytes(buffer)
+
+    def _discard_stored(self, storing: asyncio.Future[str]) -> None:
+        if storing.cancelled() or storing.exception() is not None:
+            return
+        path = self.path_of(storing.result())
+        if path is not None:
+            path.unlink(missing_ok=True)  # rare (a cancelled upload), and one quick call
 
     def _store(self, data: bytes) -> str:
         """Clean and write in one worker-thread call: each hop to a thread and back adds
