@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 logger = logging.getLogger(__name__)
 
 MIN_PRODUCTION_SECRET_BYTES = 32
+# INSERT ... RETURNING, which the post and event-log writes use.
+MIN_SQLITE_VERSION = (3, 35, 0)
 
 
 class ConfigError(RuntimeError):
@@ -88,6 +91,18 @@ class Settings(BaseSettings):
     persisted_query_ttl_seconds: int = 24 * 3600
     persisted_query_redis_prefix: str = "gql_feed:apq:"
     trusted_documents: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_sqlite_version(self) -> Settings:
+        if self.database_url.startswith("sqlite") and sqlite3.sqlite_version_info < (
+            MIN_SQLITE_VERSION
+        ):
+            needed = ".".join(map(str, MIN_SQLITE_VERSION))
+            raise ConfigError(
+                f"This Python's SQLite is {sqlite3.sqlite_version}; gql_feed needs {needed} "
+                "or newer. Use a newer Python build, or PostgreSQL (GQL_FEED_DATABASE_URL)."
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
