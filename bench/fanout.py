@@ -8,8 +8,9 @@ after the run. Timestamps use CLOCK_MONOTONIC, which all processes on a machine 
 
 Prints: fan-out-complete median and max (trigger sent → last subscriber has the event),
 delivery p50/p99 over all deliveries, the server's own time per fan-out (its /metrics:
-from the hub handing over the event to the last socket write), time to connect and subscribe N, server RSS per live
-subscriber, createPost round trip, and lost/duplicated deliveries (both must be 0).
+from the hub handing over the event to the last socket write), time to connect and
+subscribe N, server RSS per live subscriber, createPost round trip, and lost/duplicated
+deliveries (both must be 0).
 """
 
 from __future__ import annotations
