@@ -20,10 +20,21 @@ TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free now, and never one another pytest-xdist worker could also pick.
+
+    A server binds its port only after its start-up, a second or so after it was
+    spawned. Had two workers picked the same port, the loser's health check would be
+    answered by the winner's server, and its tests would talk to a stranger that later
+    goes away. So each worker takes only ports of its own residue.
+    """
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port % workers == worker:
+            return port
 
 
 def png_bytes(size: tuple[int, int] = (4, 4), color: str = "red") -> bytes:
