@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 from PIL import Image
 
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+PORTS = range(10_000, 30_000)  # below Linux's ephemeral range (32768 and up)
 
 
 def free_port() -> int:
@@ -25,16 +27,19 @@ def free_port() -> int:
     A server binds its port only after its start-up, a second or so after it was
     spawned. Had two workers picked the same port, the loser's health check would be
     answered by the winner's server, and its tests would talk to a stranger that later
-    goes away. So each worker takes only ports of its own residue.
+    goes away. So each worker takes only ports of its own residue. They come from below
+    the kernel's ephemeral range, so no outgoing connection takes one meanwhile either.
     """
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     while True:
+        port = random.randrange(PORTS.start, PORTS.stop, workers) + worker
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port % workers == worker:
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def png_bytes(size: tuple[int, int] = (4, 4), color: str = "red") -> bytes:
