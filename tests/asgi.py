@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
+from gql_feed.app import create_app
+from gql_feed.config import Settings
 from tests.server import png_bytes
 
 PASSWORD = "correct horse battery"
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in process (lifespan included), with some settings changed, behind httpx.
+
+    The client's `app` attribute is the app, for tests that reach its services.
+    """
+    app = create_app(settings.model_copy(update=overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
 
 
 async def gql(
@@ -117,3 +135,9 @@ class Upload:
     async def read(self, size: int = -1) -> bytes:
         data, self.data = self.data, b""
         return data
+
+
+def uploads(client: httpx.AsyncClient) -> set[str]:
+    """Every file in the app's upload folder, hidden ones (a half-written `.part`) included."""
+    directory = client.app.state.services.posts.images.directory  # type: ignore[attr-defined]
+    return {path.name for path in directory.iterdir()}

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gql_feed.app import create_app
 from gql_feed.config import Settings
+from tests.asgi import app_client
 from tests.server import TEST_SECRET, LiveServer
 from tests.services import fresh_postgres_database
 
@@ -65,9 +65,5 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app in process (lifespan included) behind an httpx client."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
+    async with app_client(settings) as http:
+        yield http

@@ -5,31 +5,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
 
-from gql_feed.app import create_app
 from gql_feed.config import Settings
-from tests.asgi import codes, create_post, gql, user_with_token
+from tests.asgi import app_client, codes, create_post, gql, user_with_token
 from tests.server import TEST_SECRET, LiveServer
 
 DEEPEST_REAL_QUERY = "{ feed { edges { node { creator { id } } } } }"
 STATUS = "{ me { status } }"
-
-
-@asynccontextmanager
-async def app_client(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in process with some settings changed."""
-    app = create_app(settings.model_copy(update=overrides))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
 
 
 def validation_failed(body: dict[str, Any], *words: str) -> None:

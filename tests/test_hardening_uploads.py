@@ -19,20 +19,10 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, PngImagePlugin
 
 from gql_feed.storage.images import CHUNK_BYTES, ImageRejected, ImageStore
-from tests.asgi import CREATE_POST, codes, create_post, gql, multipart, user_with_token
+from tests.asgi import CREATE_POST, codes, create_post, gql, multipart, uploads, user_with_token
 
 STORED_NAME = re.compile(r"^[A-Za-z0-9_-]{24}\.(png|jpg|gif|webp)$")
 GPS_IFD = 0x8825
-
-
-def directory_of(client: httpx.AsyncClient) -> Path:
-    path: Path = client.app.state.services.posts.images.directory  # type: ignore[attr-defined]
-    return path
-
-
-def listing(client: httpx.AsyncClient) -> list[str]:
-    """Every file, hidden ones (a half-written `.part`) included."""
-    return sorted(path.name for path in directory_of(client).iterdir())
 
 
 async def total_posts(client: httpx.AsyncClient, token: str) -> int:
@@ -132,7 +122,7 @@ def photo_with_location(fmt: str) -> bytes:
 
 async def test_decompression_bombs_are_refused(client: httpx.AsyncClient) -> None:
     token, _ = await user_with_token(client)
-    before = listing(client)
+    before = uploads(client)
     bombs = {
         "20000x20000 in a few bytes": png_declaring(20_000, 20_000),
         "over our pixel limit, under Pillow's": png_declaring(8_000, 6_000),
@@ -144,7 +134,7 @@ async def test_decompression_bombs_are_refused(client: httpx.AsyncClient) -> Non
         assert codes(body) == ["BAD_USER_INPUT"], (name, body)
         problem = body["errors"][0]["extensions"]["fields"]["image"]
         assert "too many" in problem, (name, problem)
-    assert listing(client) == before
+    assert uploads(client) == before
     assert await total_posts(client, token) == 0
     # A small animation is fine.
     assert STORED_NAME.match(stored_name(await send(client, token, gif_animation((20, 20), 5))))
@@ -164,7 +154,7 @@ async def test_client_file_names_are_never_used(
     name = stored_name(body)
     assert STORED_NAME.match(name), name
     assert name.endswith(".png")  # from the content, not the name or the content type
-    assert listing(client) == [name]
+    assert uploads(client) == {name}
     for root in (tmp_path, tmp_path.parent, Path.cwd()):
         assert not list(root.glob("evil*")), root
     assert not list(tmp_path.rglob("evil*"))
@@ -195,7 +185,7 @@ async def test_metadata_is_stripped(client: httpx.AsyncClient, fmt: str) -> None
 
 async def test_content_decides_not_the_name(client: httpx.AsyncClient) -> None:
     token, _ = await user_with_token(client)
-    before = listing(client)
+    before = uploads(client)
     for data in (
         b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
         b"<html><script>alert(1)</script></html>",
@@ -205,7 +195,7 @@ async def test_content_decides_not_the_name(client: httpx.AsyncClient) -> None:
         body = await send(client, token, data, "picture.png", "image/png")
         assert codes(body) == ["BAD_USER_INPUT"], data
         assert "image" in body["errors"][0]["extensions"]["fields"]
-    assert listing(client) == before
+    assert uploads(client) == before
     assert await total_posts(client, token) == 0
     gif = gif_animation((8, 8), 1)
     name = stored_name(await send(client, token, gif, "photo.jpg", "image/jpeg"))
@@ -216,7 +206,7 @@ async def test_content_decides_not_the_name(client: httpx.AsyncClient) -> None:
 async def test_a_refused_new_image_keeps_the_old_one(client: httpx.AsyncClient) -> None:
     token, _ = await user_with_token(client)
     created = (await create_post(client, token))["data"]["createPost"]
-    before = listing(client)
+    before = uploads(client)
     response = await multipart(
         client,
         token,
@@ -227,7 +217,7 @@ async def test_a_refused_new_image_keeps_the_old_one(client: httpx.AsyncClient) 
         png_declaring(20_000, 20_000),
     )
     assert codes(response.json()) == ["BAD_USER_INPUT"]
-    assert listing(client) == before
+    assert uploads(client) == before
     post = await gql(
         client, "query($id: ID!) { post(id: $id) { title imageUrl } }", {"id": created["id"]}, token
     )

@@ -21,9 +21,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from gql_feed.api.persisted import MemoryDocumentStore
-from gql_feed.app import create_app
 from gql_feed.config import Settings
-from tests.asgi import codes, user_with_token
+from tests.asgi import app_client, codes, user_with_token
 from tests.server import LiveServer
 from tests.services import redis_url, unique_channel
 
@@ -156,15 +155,12 @@ async def test_each_operation_of_a_batch_is_resolved_alone(client: httpx.AsyncCl
 
 
 async def test_apq_can_be_turned_off(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"persisted_queries": False}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            response = await post(http, {"extensions": apq(ME)})
-            assert response.status_code == 200
-            assert codes(response.json()) == ["PERSISTED_QUERY_NOT_SUPPORTED"]
-            plain = await post(http, {"query": "{ __typename }"})
-            assert plain.json() == {"data": {"__typename": "Query"}}
+    async with app_client(settings, persisted_queries=False) as http:
+        response = await post(http, {"extensions": apq(ME)})
+        assert response.status_code == 200
+        assert codes(response.json()) == ["PERSISTED_QUERY_NOT_SUPPORTED"]
+        plain = await post(http, {"query": "{ __typename }"})
+        assert plain.json() == {"data": {"__typename": "Query"}}
 
 
 def test_memory_store_is_a_bounded_lru() -> None:

@@ -12,17 +12,12 @@ from sqlalchemy import event
 
 from gql_feed.services.errors import Unauthenticated
 from gql_feed.storage import event_log
-from tests.asgi import Upload, codes, create_post, gql, multipart, user_with_token
+from tests.asgi import Upload, codes, create_post, gql, multipart, uploads, user_with_token
 from tests.server import png_bytes
 
 PAGE = "query($p: Int!, $n: Int!) { posts(page: $p, perPage: $n) { totalPosts page perPage posts { id title creator { id name } } } }"
 FEED = "query($f: Int!, $a: String) { feed(first: $f, after: $a) { edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }"
 UPDATE = "mutation($id: ID!, $i: UpdatePostInput!) { updatePost(id: $id, input: $i) { id title content imageUrl updatedAt } }"
-
-
-def uploads(client: httpx.AsyncClient) -> set[str]:
-    directory = client.app.state.services.posts.images.directory  # type: ignore[attr-defined]
-    return {path.name for path in directory.iterdir()}
 
 
 async def test_create_and_read_post(client: httpx.AsyncClient) -> None:

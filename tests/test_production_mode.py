@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,9 @@ from graphql import parse, specified_rules, validate
 
 from gql_feed.api.extensions import HideSuggestions
 from gql_feed.api.schema import build_schema
-from gql_feed.app import create_app
 from gql_feed.config import ConfigError, Settings
 from gql_feed.services.posts import PostService
-from tests.asgi import codes, gql, user_with_token
+from tests.asgi import app_client, codes, gql, user_with_token
 from tests.server import LiveServer
 
 ORIGIN = "https://app.example.com"
@@ -39,15 +37,6 @@ TYPOS: list[tuple[str, dict[str, Any] | None]] = [
         {"i": {"titel": "x"}},
     ),
 ]
-
-
-@asynccontextmanager
-async def app_client(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update=overrides))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
 
 
 async def test_introspection_is_off_in_production(settings: Settings) -> None:

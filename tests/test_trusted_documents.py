@@ -25,7 +25,7 @@ import pytest
 from gql_feed.api.persisted import ManifestError
 from gql_feed.app import create_app
 from gql_feed.config import Settings
-from tests.asgi import PASSWORD, codes
+from tests.asgi import PASSWORD, app_client, codes
 from tests.server import TEST_SECRET, LiveServer, png_bytes, upload
 from tests.test_persisted_queries import TransportWs, apq, get, ws_codes
 
@@ -68,11 +68,8 @@ def manifest(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def trusted(settings: Settings, manifest: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"trusted_documents": manifest}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with app_client(settings, trusted_documents=manifest) as http:
+        yield http
 
 
 async def call(
@@ -161,15 +158,12 @@ async def test_codegen_persisted_documents(settings: Settings, tmp_path: Path) -
     path = write(
         tmp_path / "persisted-documents.json", {sha(body): body for body in DOCUMENTS.values()}
     )
-    app = create_app(settings.model_copy(update={"trusted_documents": path}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            token = await log_in(http)
-            listed = await call(http, {"documentId": sha(POSTS), "variables": {"page": 1}}, token)
-            assert listed.json()["data"]["posts"]["totalPosts"] == 0
-            other = await call(http, {"query": "{ __typename }"}, token)
-            assert codes(other.json()) == ["PERSISTED_QUERY_NOT_ALLOWED"]
+    async with app_client(settings, trusted_documents=path) as http:
+        token = await log_in(http)
+        listed = await call(http, {"documentId": sha(POSTS), "variables": {"page": 1}}, token)
+        assert listed.json()["data"]["posts"]["totalPosts"] == 0
+        other = await call(http, {"query": "{ __typename }"}, token)
+        assert codes(other.json()) == ["PERSISTED_QUERY_NOT_ALLOWED"]
 
 
 @pytest.mark.parametrize(

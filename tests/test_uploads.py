@@ -12,13 +12,8 @@ import pytest
 from PIL import Image
 
 from gql_feed.storage.images import ImageStore
-from tests.asgi import CREATE_POST, Upload, codes, multipart, user_with_token
+from tests.asgi import CREATE_POST, Upload, codes, multipart, uploads, user_with_token
 from tests.server import png_bytes
-
-
-def uploads(client: httpx.AsyncClient) -> set[str]:
-    directory = client.app.state.services.posts.images.directory  # type: ignore[attr-defined]
-    return {path.name for path in directory.iterdir()}
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
