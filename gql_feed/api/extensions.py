@@ -80,9 +80,10 @@ class RefuseNulCharacters(SchemaExtension):
     """Refuse U+0000 anywhere in the input, before anything runs.
 
     PostgreSQL cannot store it in text (the insert fails, which would surface as an
-    INTERNAL_SERVER_ERROR), and no legitimate title, name or status contains it. Raw
-    NUL is already a syntax error in a document, so only `\\u` escapes in literals and
-    JSON variables can carry one.
+    INTERNAL_SERVER_ERROR), and no legitimate title, name or status contains it. A raw
+    NUL outside a string is a syntax error, but graphql-core's lexer lets one through
+    inside a string or block string, so literals are checked when the text holds either
+    a raw NUL or a `\\u` escape; JSON variables can carry one too.
     """
 
     def on_validate(self) -> Iterator[None]:
@@ -93,7 +94,8 @@ class RefuseNulCharacters(SchemaExtension):
         if not context.pre_execution_errors:
             variables = context.variables if isinstance(context.variables, dict) else {}
             fields = dict.fromkeys(_nul_paths(variables), NUL_MESSAGE)
-            if "\\u" in (context.query or "") and context.graphql_document is not None:
+            query = context.query or ""
+            if ("\\u" in query or NUL in query) and context.graphql_document is not None:
                 visit(context.graphql_document, _NulLiterals(fields))
             if fields:
                 # A new list: the one ValidationCache returned is shared with later operations.

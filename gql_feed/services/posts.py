@@ -33,6 +33,8 @@ MIN_TEXT_LENGTH = 5
 MAX_TITLE_LENGTH = 200
 MAX_CONTENT_LENGTH = 5_000
 CURSOR_PREFIX = "post:"
+# Ids are 64-bit signed integers in both databases: a larger one cannot even be compared.
+MAX_ID = 2**63 - 1
 
 # Core statements, built once: a new post needs no ORM unit of work, only its id back.
 _POSTS = Post.metadata.tables[Post.__tablename__]
@@ -74,10 +76,14 @@ def encode_cursor(post_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    """The post id a cursor names; only what `encode_cursor` could have made (a positive
+    64-bit id) passes, so nothing a client invents reaches SQL as an out-of-range integer."""
     try:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
         if text.startswith(CURSOR_PREFIX):
-            return int(text.removeprefix(CURSOR_PREFIX))
+            post_id = int(text.removeprefix(CURSOR_PREFIX))
+            if 1 <= post_id <= MAX_ID:
+                return post_id
     except (binascii.Error, UnicodeError, ValueError):
         pass
     raise BadUserInput({"after": "Not a cursor this server gave out."})
