@@ -29,6 +29,7 @@ from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
 from gql_feed.events.hub import EventHub
+from gql_feed.page_headers import page_headers
 from gql_feed.services.accounts import AccountService
 from gql_feed.services.posts import PostService
 from gql_feed.services.throttle import LoginThrottle
@@ -134,8 +135,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    index_headers = page_headers(settings)
+
     async def index(_: Request) -> Response:
-        return FileResponse(WEB / "index.html", media_type="text/html")
+        return FileResponse(WEB / "index.html", media_type="text/html", headers=index_headers)
 
     view = GraphQLView(
         services,
