@@ -20,7 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from gql_feed import heap
 from gql_feed.api.context import Services
-from gql_feed.api.extensions import schema_extensions
+from gql_feed.api.extensions import DocumentChecks, schema_extensions
 from gql_feed.api.http import CsrfGuard, GraphQLView
 from gql_feed.api.limits import BodySizeLimit
 from gql_feed.api.live import LiveServer
@@ -72,8 +72,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database.open(settings.database_url)
     services = build_services(settings, db)
+    # One parser, validation cache and cost for the schema and the HTTP view's batches.
+    checks = DocumentChecks.for_settings(settings)
     schema = build_schema(
-        schema_extensions(settings),
+        schema_extensions(settings, checks),
         StrawberryConfig(batching_config={"max_operations": settings.max_batch_operations}),
     )
     # One document store for HTTP and WebSocket: a hash registered on one serves both.
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     view = GraphQLView(
         services,
         documents=documents,
+        checks=checks,
         schema=schema,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=True,
@@ -182,6 +185,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.services = services
     app.state.live = live
+    app.state.document_checks = checks
     return app
 
 

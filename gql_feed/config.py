@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_first: int = 100
     max_query_depth: int = 12
     max_query_tokens: int = 2_000
+    max_query_bytes: int = 64 * 1024
+    max_query_cost: int = 3_000
+    document_cache_bytes: int = 32 * 1024 * 1024
     max_aliases: int = 30
     max_batch_operations: int = 10
     login_max_failures: int = 5

@@ -1,13 +1,14 @@
 """Schema extensions: error codes, parse/validation caches and the query limits.
 
-The limit rules are built once per schema, not once per operation: ValidationCache keys
-its entries on the rule classes, and strawberry's limiters make a new class each time they
-are constructed, which would make every lookup a miss.
+The limit rules are built once per schema, not once per operation: the validation cache
+keys its entries on the rule classes, and strawberry's limiters make a new class each time
+they are constructed, which would make every lookup a miss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 
 from graphql import (
@@ -24,13 +25,13 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 
-from gql_feed.api.errors import ErrorCodes
+from gql_feed.api.cost import QueryCost, cost_error
+from gql_feed.api.errors import ErrorCodes, classify
+from gql_feed.api.parsing import DocumentParser, ValidationResults
 from gql_feed.config import Settings
 
 ExtensionFactory = Callable[[], SchemaExtension]
@@ -51,24 +52,70 @@ class HideSuggestions(ValidationRule):
         context._hide_suggestions = True
 
 
-class CachedParser(ParserCache):
-    """ParserCache, except that a document which fails to parse is left to strawberry.
+class CachedParser(SchemaExtension):
+    """Parse through the schema's `DocumentParser`: bounded in bytes, cached by weight,
+    and off the event loop for anything but small documents.
 
-    ParserCache raises the syntax error from inside its hook, where it escapes the error
-    extensions and reaches the client with no `extensions.code` (a non-string query, which
-    a batch lets through, would even leak a Python message); strawberry's own parse (with
-    the same token limit) reports it through them. Failures are never cached, so this
-    costs nothing extra.
+    A document that fails to parse is answered here, already classified (the error is
+    raised from the hook, which leaves the operation before the error extensions could
+    see it): letting strawberry parse it again would do the work twice, on the loop.
     """
 
-    def on_parse(self) -> Iterator[None]:
+    def __init__(self, parser: DocumentParser, hide_suggestions: bool = False) -> None:
+        super().__init__()
+        self.parser = parser
+        self.hide_suggestions = hide_suggestions
+
+    async def on_parse(self) -> AsyncIterator[None]:
         context = self.execution_context
-        try:
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
+        if context.graphql_document is None and context.query:
+            try:
+                context.graphql_document = await self.parser.parse(context.query)
+            except GraphQLError as error:
+                raise classify(error, hide_suggestions=self.hide_suggestions) from None
+        yield
+
+
+class CachedValidation(SchemaExtension):
+    """strawberry's validation step, remembered by query text in a byte-bounded cache
+    and run off the loop for anything but small documents."""
+
+    def __init__(self, results: ValidationResults) -> None:
+        super().__init__()
+        self.results = results
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if context.query and document is not None and context.pre_execution_errors is None:
+            context.pre_execution_errors = await self.results.validate(
+                context.schema._schema, context.query, document, context.validation_rules
             )
-        except Exception:
-            context.graphql_document = None
+        yield
+
+
+class CostLimit(SchemaExtension):
+    """Refuse an operation costing more than `max_cost` (see `api.cost`), with the cost.
+
+    Runs once the document is valid, with this request's variables: the sizes they give
+    are the ones the operation would use. A whole HTTP batch is also checked at once,
+    before any of it runs (`api.http`).
+    """
+
+    def __init__(self, cost: QueryCost, max_cost: int) -> None:
+        super().__init__()
+        self.cost = cost
+        self.max_cost = max_cost
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if not context.pre_execution_errors and document is not None:
+            variables = context.variables if isinstance(context.variables, dict) else None
+            schema = context.schema._schema
+            cost = self.cost.of(schema, document, context.operation_name, variables)
+            if cost > self.max_cost:
+                context.pre_execution_errors = [cost_error(cost, self.max_cost)]
         yield
 
 
@@ -88,7 +135,7 @@ class RefuseNulCharacters(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         # Before yielding: strawberry acts on the errors inside the validation step, so
-        # this runs after ValidationCache (earlier in the list) has set them, and adds to
+        # this runs after CachedValidation (earlier in the list) has set them, and adds to
         # them only when the document itself is valid.
         context = self.execution_context
         if not context.pre_execution_errors:
@@ -98,7 +145,7 @@ class RefuseNulCharacters(SchemaExtension):
             if ("\\u" in query or NUL in query) and context.graphql_document is not None:
                 visit(context.graphql_document, _NulLiterals(fields))
             if fields:
-                # A new list: the one ValidationCache returned is shared with later operations.
+                # A new list: the one CachedValidation returned is shared with later operations.
                 context.pre_execution_errors = [
                     GraphQLError(
                         NUL_MESSAGE, extensions={"code": "BAD_USER_INPUT", "fields": fields}
@@ -149,15 +196,51 @@ def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     return rules
 
 
-def schema_extensions(settings: Settings) -> list[ExtensionFactory]:
-    """Factories, not instances: strawberry makes fresh extensions for every operation."""
+@dataclass(frozen=True)
+class DocumentChecks:
+    """What every operation of one schema is checked with, shared by HTTP and WebSocket:
+    one parser and one validation cache, and the cost of operations."""
+
+    parser: DocumentParser
+    validation: ValidationResults
+    cost: QueryCost
+    max_cost: int
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> DocumentChecks:
+        return cls(
+            parser=DocumentParser(
+                settings.max_query_bytes, settings.max_query_tokens, settings.document_cache_bytes
+            ),
+            validation=ValidationResults(settings.document_cache_bytes),
+            cost=QueryCost({"perPage": settings.max_per_page, "first": settings.max_first}),
+            max_cost=settings.max_query_cost,
+        )
+
+
+def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """Every rule an operation is validated with besides graphql-core's own, as
+    `schema_extensions` adds them (introspection is off in production)."""
+    rules = limit_rules(settings)
+    if settings.production:
+        rules.extend(DisableIntrospection().validation_rules)
+    return rules
+
+
+def schema_extensions(
+    settings: Settings, checks: DocumentChecks | None = None
+) -> list[ExtensionFactory]:
+    """Factories, not instances: strawberry makes fresh extensions for every operation.
+    `checks` should be the one the HTTP view checks whole batches with."""
+    checks = checks or DocumentChecks.for_settings(settings)
     extensions: list[ExtensionFactory] = [
         partial(ErrorCodes, hide_suggestions=settings.production),
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
-        partial(CachedParser, maxsize=1024),
+        partial(CachedParser, checks.parser, settings.production),
         partial(AddValidationRules, limit_rules(settings)),
-        partial(ValidationCache, maxsize=1024),
+        partial(CachedValidation, checks.validation),
         RefuseNulCharacters,
+        partial(CostLimit, checks.cost, checks.max_cost),
     ]
     if settings.production:
         extensions.append(DisableIntrospection)

@@ -24,6 +24,8 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gql_feed.api.context import Context, Services
+from gql_feed.api.cost import cost_error
+from gql_feed.api.extensions import DocumentChecks
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
@@ -78,15 +80,23 @@ class GraphQLView(GraphQL[Context, None]):
     WebSocket, and every refusal is a GraphQL error body with an `extensions.code`."""
 
     def __init__(
-        self, services: Services, documents: PersistedDocuments | None = None, **options: Any
+        self,
+        services: Services,
+        documents: PersistedDocuments | None = None,
+        checks: DocumentChecks | None = None,
+        **options: Any,
     ) -> None:
+        """`checks` should be the schema's own (`schema_extensions`), so that a batch is
+        parsed once for its cost and for running it."""
         super().__init__(**options)
         self.services = services
+        if not isinstance(self.schema, strawberry.Schema):
+            raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
+        self.graphql_schema = self.schema._schema
         if documents is None:
-            if not isinstance(self.schema, strawberry.Schema):
-                raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
             documents = PersistedDocuments.from_settings(services.settings, self.schema)
         self.documents = documents
+        self.checks = checks or DocumentChecks.for_settings(services.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,16 +167,22 @@ class GraphQLView(GraphQL[Context, None]):
                 request, request_adapter, request_data, context, root_value, sub_response
             )
 
-        async def one(data: GraphQLRequestData) -> ExecutionResult:
+        # Every document first, so that the batch's cost is known before any of it runs.
+        queries = [await self._resolve_or_refusal(data) for data in request_data]
+        too_costly = await self._batch_cost_error(request_data, queries)
+        if too_costly is not None:
+            return [ExecutionResult(data=None, errors=[too_costly]) for _ in request_data]
+
+        async def one(data: GraphQLRequestData, query: str | HttpRefusal) -> ExecutionResult:
             # In a batch a refusal answers that operation only, as Apollo Server does.
             try:
-                return await self.execute_single(
-                    request, request_adapter, sub_response, context, root_value, data
-                )
+                if isinstance(query, HttpRefusal):
+                    raise query
+                return await self._run(request_adapter, context, root_value, data, query)
             except HttpRefusal as refusal:
                 return ExecutionResult(data=None, errors=[refusal.error()])
 
-        return list(await asyncio.gather(*(one(data) for data in request_data)))
+        return list(await asyncio.gather(*map(one, request_data, queries)))
 
     async def execute_single(
         self,
@@ -177,15 +193,56 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        query = await self._resolve(request_data)
+        return await self._run(request_adapter, context, root_value, request_data, query)
+
+    async def _resolve(self, request_data: GraphQLRequestData) -> str:
+        """The document text to run: sent in full, by APQ hash or by trusted-document id."""
         document_id = (
             request_data.document_id if isinstance(request_data, FeedRequestData) else None
         )
         try:
-            query = await self.documents.resolve(
+            return await self.documents.resolve(
                 request_data.query, request_data.extensions, document_id
             )
         except DocumentRefused as refusal:
             raise HttpRefusal.of(refusal) from None
+
+    async def _resolve_or_refusal(self, request_data: GraphQLRequestData) -> str | HttpRefusal:
+        try:
+            return await self._resolve(request_data)
+        except HttpRefusal as refusal:
+            return refusal
+
+    async def _batch_cost_error(
+        self, request_data: list[GraphQLRequestData], queries: list[str | HttpRefusal]
+    ) -> GraphQLError | None:
+        """The refusal of a batch whose operations together cost more than the maximum.
+        Each operation is also held to the maximum alone when it runs (api.extensions);
+        one that does not parse costs nothing here, and fails on its own."""
+        checks = self.checks
+        total = 0
+        for data, query in zip(request_data, queries, strict=True):
+            if isinstance(query, HttpRefusal):
+                continue
+            try:
+                document = await checks.parser.parse(query)
+            except GraphQLError:
+                continue
+            variables = data.variables if isinstance(data.variables, dict) else None
+            total += checks.cost.of(self.graphql_schema, document, data.operation_name, variables)
+        if total > checks.max_cost:
+            return cost_error(total, checks.max_cost, batch=True)
+        return None
+
+    async def _run(
+        self,
+        request_adapter: AsyncHTTPRequestAdapter,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+        query: str,
+    ) -> ExecutionResult:
         method = request_adapter.method
         try:
             return await self.schema.execute(

@@ -9,11 +9,11 @@ back the document text to execute, or a `DocumentRefused` with an Apollo-style c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import sys
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,10 +30,11 @@ from graphql import (
     validate,
 )
 from graphql.validation import ASTValidationRule
-from strawberry.extensions import AddValidationRules
 
-from gql_feed.api.extensions import schema_extensions
+from gql_feed.api.extensions import validation_rules
+from gql_feed.api.parsing import OFF_LOOP_CHARS, TOO_LARGE_CODE, is_too_large, too_large_message
 from gql_feed.config import ConfigError, Settings
+from gql_feed.lru import ByteLRU
 from gql_feed.services.errors import FeedError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,16 @@ class PersistedQueryNotSupported(DocumentRefused):
         super().__init__("PersistedQueryNotSupported")
 
 
+class QueryTooLarge(DocumentRefused):
+    """More query text than GQL_FEED_MAX_QUERY_BYTES: refused before it is even lexed."""
+
+    code = TOO_LARGE_CODE
+    status_code = 413
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(too_large_message(max_bytes))
+
+
 class DocumentNotAllowed(DocumentRefused):
     """Trusted-documents mode and the operation is not in the manifest."""
 
@@ -101,27 +112,21 @@ class MemoryDocumentStore:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.size = 0
-        self._documents: OrderedDict[str, str] = OrderedDict()
+        self._documents: ByteLRU[str, str] = ByteLRU(max_bytes)
 
     def __len__(self) -> int:
         return len(self._documents)
 
+    @property
+    def size(self) -> int:
+        return self._documents.size
+
     def lookup(self, key: str) -> str | None:
-        document = self._documents.get(key)
-        if document is not None:
-            self._documents.move_to_end(key)
-        return document
+        return self._documents.get(key)
 
     def store(self, key: str, document: str) -> None:
-        cost = len(document.encode())
-        if cost > self.max_bytes or key in self._documents:
-            return
-        self._documents[key] = document
-        self.size += cost
-        while self.size > self.max_bytes:
-            _, evicted = self._documents.popitem(last=False)
-            self.size -= len(evicted.encode())
+        if key not in self._documents:
+            self._documents.put(key, document, len(key) + len(document.encode()))
 
     async def get(self, key: str) -> str | None:
         return self.lookup(key)
@@ -131,7 +136,6 @@ class MemoryDocumentStore:
 
     async def close(self) -> None:
         self._documents.clear()
-        self.size = 0
 
 
 class RedisDocumentStore:
@@ -313,21 +317,25 @@ class DocumentValidator:
         schema: GraphQLSchema,
         rules: Sequence[type[ASTValidationRule]],
         max_tokens: int | None,
+        max_bytes: int | None = None,
     ) -> None:
         self.schema = schema
         self.rules = [*specified_rules, *rules]
         self.max_tokens = max_tokens
+        self.max_bytes = max_bytes
 
     @classmethod
     def for_settings(cls, schema: strawberry.Schema, settings: Settings) -> DocumentValidator:
-        rules: list[type[ASTValidationRule]] = []
-        for factory in schema_extensions(settings):
-            extension = factory()
-            if isinstance(extension, AddValidationRules):
-                rules.extend(extension.validation_rules)
-        return cls(schema._schema, rules, settings.max_query_tokens)
+        return cls(
+            schema._schema,
+            validation_rules(settings),
+            settings.max_query_tokens,
+            settings.max_query_bytes,
+        )
 
     def errors(self, text: str) -> list[GraphQLError]:
+        if self.max_bytes is not None and is_too_large(text, self.max_bytes):
+            return [GraphQLError(too_large_message(self.max_bytes))]
         try:
             document = parse(text, max_tokens=self.max_tokens)
         except GraphQLError as error:
@@ -342,11 +350,13 @@ class PersistedDocuments:
         self,
         store: DocumentStore | None,
         trusted: TrustedDocuments | None = None,
-        is_runnable: Callable[[str], bool] = lambda _: True,
+        is_runnable: Callable[[str], Awaitable[bool]] | None = None,
+        max_query_bytes: int | None = None,
     ) -> None:
         self.store = store
         self.trusted = trusted
-        self.is_runnable = is_runnable
+        self.is_runnable = is_runnable or _always_runnable
+        self.max_query_bytes = max_query_bytes
 
     @classmethod
     def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> PersistedDocuments:
@@ -355,7 +365,7 @@ class PersistedDocuments:
         if settings.trusted_documents is not None:
             trusted = TrustedDocuments.load(settings.trusted_documents)
             logger.info("Trusted documents mode: %d operations allowed", len(trusted))
-            return cls(None, trusted)
+            return cls(None, trusted, max_query_bytes=settings.max_query_bytes)
         store: DocumentStore | None = None
         if settings.persisted_queries:
             near = MemoryDocumentStore(settings.persisted_query_cache_bytes)
@@ -369,7 +379,13 @@ class PersistedDocuments:
             else:
                 store = near
         validator = DocumentValidator.for_settings(schema, settings)
-        return cls(store, None, lambda text: not validator.errors(text))
+
+        async def is_runnable(text: str) -> bool:
+            # Parsing and validating a document of thousands of tokens takes tens of
+            # milliseconds: not on the event loop.
+            return not await asyncio.to_thread(validator.errors, text)
+
+        return cls(store, None, is_runnable, settings.max_query_bytes)
 
     async def close(self) -> None:
         if self.store is not None:
@@ -381,8 +397,13 @@ class PersistedDocuments:
         extensions: Mapping[str, object] | None,
         document_id: str | None = None,
     ) -> str:
+        if query and self.max_query_bytes is not None and is_too_large(query, self.max_query_bytes):
+            raise QueryTooLarge(self.max_query_bytes)
         key = _persisted_query_hash(extensions) or document_id
         if self.trusted is not None:
+            if query and len(query) > OFF_LOOP_CHARS:
+                # Matching lexes the whole text (to ignore its layout): not on the loop.
+                return await asyncio.to_thread(self.trusted.resolve, query, key)
             return self.trusted.resolve(query, key)
         if key is None:
             if not query:
@@ -396,7 +417,11 @@ class PersistedDocuments:
                 raise DocumentRefused("provided sha does not match query")
             # Validated once per hash (not per request), and only what can run is kept.
             known = await self.store.get(key) is not None
-            if not known and len(query.encode()) <= MAX_PERSISTED_BYTES and self.is_runnable(query):
+            if (
+                not known
+                and len(query.encode()) <= MAX_PERSISTED_BYTES
+                and await self.is_runnable(query)
+            ):
                 await self.store.put(key, query)
             return query
         document = await self.store.get(key)
@@ -417,6 +442,10 @@ class PersistedDocuments:
         if document_id is not None and not isinstance(document_id, str):
             raise DocumentRefused("`documentId` must be a string.")
         return await self.resolve(query, extensions, document_id)
+
+
+async def _always_runnable(_: str) -> bool:
+    return True
 
 
 def _persisted_query_hash(extensions: Mapping[str, object] | None) -> str | None:

@@ -3,14 +3,13 @@
 Validation goes through strawberry's own pipeline (its schema extensions included:
 the token, depth and alias limits, introspection off in production, its parser and
 validation caches), so a subscription is held to exactly the rules of an HTTP request.
-The result, and what the live layer needs to know about the operation, is kept in a
-small LRU keyed by the query text and operation name: thousands of clients subscribing
-with the same text pay for it once.
+The result, and what the live layer needs to know about the operation, is kept in an
+LRU bounded in bytes, keyed by the query text and operation name: thousands of clients
+subscribing with the same text pay for it once.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +51,9 @@ from graphql import (
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from gql_feed.api.parsing import ERROR_BYTES, document_weight
 from gql_feed.api.types import VIEWER_DEPENDENT_FIELDS
+from gql_feed.lru import ByteLRU
 
 UPLOAD_TYPE = "Upload"
 ALL_OPERATION_TYPES = (
@@ -99,16 +100,12 @@ class Operation:
 
 
 class DocumentCache:
-    """Parse, validate and analyse operations; remember the last `maxsize` of them."""
+    """Parse, validate and analyse operations; remember them, up to `max_bytes` in weight
+    (each entry weighs its text and its syntax tree, see `api.parsing`)."""
 
-    def __init__(
-        self, schema: strawberry.Schema, maxsize: int = 1024, max_chars: int = 4_000_000
-    ) -> None:
+    def __init__(self, schema: strawberry.Schema, max_bytes: int = 32 * 1024 * 1024) -> None:
         self.schema = schema
-        self.maxsize = maxsize
-        self.max_chars = max_chars
-        self._entries: OrderedDict[tuple[str, str | None], Operation | Invalid] = OrderedDict()
-        self._chars = 0
+        self._entries: ByteLRU[tuple[str, str | None], Operation | Invalid] = ByteLRU(max_bytes)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -117,16 +114,13 @@ class DocumentCache:
         key = (query, operation_name)
         entry = self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end(key)
             return entry
         entry = await self._prepare(query, operation_name)
-        self._entries[key] = entry
-        self._chars += len(query)
-        while len(self._entries) > self.maxsize or (
-            self._chars > self.max_chars and len(self._entries) > 1
-        ):
-            (old_query, _), _ = self._entries.popitem(last=False)
-            self._chars -= len(old_query)
+        if isinstance(entry, Operation):
+            weight = document_weight(query, entry.document)
+        else:
+            weight = len(query) + sum(ERROR_BYTES + len(error.message) for error in entry.errors)
+        self._entries.put(key, entry, weight + len(operation_name or ""))
         return entry
 
     async def _prepare(self, query: str, operation_name: str | None) -> Operation | Invalid:
@@ -153,6 +147,9 @@ class DocumentCache:
         try:
             async with runner.operation():
                 failure = await schema._prepare_operation_async(context, runner)
+        except GraphQLError as error:
+            # What the parser refused (api.extensions.CachedParser), already classified.
+            return Invalid([error])
         except MissingQueryError:
             return Invalid([GraphQLError("The operation has no query text.")])
         except CannotGetOperationTypeError as error:

@@ -63,7 +63,7 @@ class Operations:
         self.services = services
         self.settings = settings
         self.persisted = persisted
-        self.documents = DocumentCache(schema)
+        self.documents = DocumentCache(schema, settings.document_cache_bytes)
         self.groups = Groups(buffer_limit=settings.replay_max_events)
 
     async def prepare(self, request: Request) -> Operation | Invalid:
