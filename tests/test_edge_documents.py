@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import specified_rules
 
 import gql_feed.api.parsing as parsing
 from gql_feed.api.extensions import DocumentChecks
@@ -278,3 +279,17 @@ async def test_big_documents_are_parsed_off_the_event_loop(
     assert threads[1] != loop_thread
     await parser.parse("{ __typename } # " + "x" * 10_000)
     assert len(threads) == 2  # cached
+
+
+async def test_cached_errors_weigh_the_tree_they_keep() -> None:
+    """An error's nodes keep the whole token chain of their document alive."""
+    schema = build_schema([])._schema
+    text = "{ " + " ".join(f"a{i}: nope{i}" for i in range(300)) + " }"
+    results = ValidationResults(10 * 1024 * 1024)
+    parser = DocumentParser(64 * 1024, 2_000, 10 * 1024 * 1024)
+    document = await parser.parse(text)
+    errors = await results.validate(schema, text, document, specified_rules)
+    assert len(errors) >= 1
+    tree = parsing.document_weight(text, document) - len(text)
+    assert parsing.errors_weight(errors) >= tree
+    assert results.cache.size >= tree

@@ -15,7 +15,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    Token,
+    parse,
+)
 from strawberry.schema.schema import validate_document
 
 from gql_feed.lru import ByteLRU
@@ -52,12 +59,33 @@ def too_large_error(max_bytes: int) -> GraphQLError:
 
 def document_weight(text: str, document: DocumentNode) -> int:
     """Bytes a cached document holds: its text (as the key) and its tokens' tree."""
-    tokens = 0
-    token = document.loc.start_token if document.loc is not None else None
-    while token is not None:
-        tokens += 1
-        token = token.next
+    tokens = _tokens(document.loc.start_token) if document.loc is not None else 0
     return len(text) + tokens * TOKEN_BYTES
+
+
+def errors_weight(errors: Sequence[GraphQLError]) -> int:
+    """Bytes cached errors hold: their messages, and the syntax tree their nodes point
+    into (any one token keeps the document's whole chain of tokens alive)."""
+    weight = sum(ERROR_BYTES + len(error.message) for error in errors)
+    for error in errors:
+        for node in error.nodes or ():
+            if node.loc is not None:
+                return weight + _tokens(node.loc.start_token) * TOKEN_BYTES
+    return weight
+
+
+def _tokens(token: Token) -> int:
+    """How many tokens the chain `token` belongs to holds."""
+    count = 0
+    before: Token | None = token.prev
+    while before is not None:
+        count += 1
+        before = before.prev
+    after: Token | None = token
+    while after is not None:
+        count += 1
+        after = after.next
+    return count
 
 
 class DocumentParser:
@@ -105,6 +133,5 @@ class ValidationResults:
             errors = await asyncio.to_thread(validate_document, schema, document, key[1])
         else:
             errors = validate_document(schema, document, key[1])
-        weight = len(text) + sum(ERROR_BYTES + len(error.message) for error in errors)
-        self.cache.put(key, errors, weight)
+        self.cache.put(key, errors, len(text) + errors_weight(errors))
         return errors

@@ -51,7 +51,7 @@ from graphql import (
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from gql_feed.api.parsing import ERROR_BYTES, document_weight
+from gql_feed.api.parsing import document_weight, errors_weight
 from gql_feed.api.types import VIEWER_DEPENDENT_FIELDS
 from gql_feed.lru import ByteLRU
 
@@ -119,7 +119,7 @@ class DocumentCache:
         if isinstance(entry, Operation):
             weight = document_weight(query, entry.document)
         else:
-            weight = len(query) + sum(ERROR_BYTES + len(error.message) for error in entry.errors)
+            weight = len(query) + errors_weight(entry.errors)
         self._entries.put(key, entry, weight + len(operation_name or ""))
         return entry
 
