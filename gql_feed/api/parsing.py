@@ -13,7 +13,9 @@ included), so the caches hold a bounded number of bytes, however big the documen
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
 
 from graphql import (
     ASTValidationRule,
@@ -36,6 +38,19 @@ TOKEN_BYTES = 400
 # What one validation error weighs besides its message.
 ERROR_BYTES = 500
 TOO_LARGE_CODE = "PAYLOAD_TOO_LARGE"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Threads of their own: document work neither waits behind password hashing or image
+# re-encoding in the default executor nor crowds them out.
+_DOCUMENT_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gql-documents")
+
+
+async def off_loop(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run CPU-bound document work (parsing, validation) on the document threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_DOCUMENT_THREADS, lambda: function(*args, **kwargs))
 
 
 def is_too_large(text: str, max_bytes: int) -> bool:
@@ -104,7 +119,7 @@ class DocumentParser:
         if is_too_large(text, self.max_query_bytes):
             raise too_large_error(self.max_query_bytes)
         if len(text) > OFF_LOOP_CHARS:
-            document = await asyncio.to_thread(parse, text, max_tokens=self.max_tokens)
+            document = await off_loop(parse, text, max_tokens=self.max_tokens)
         else:
             document = parse(text, max_tokens=self.max_tokens)
         self.cache.put(text, document, document_weight(text, document))
@@ -130,7 +145,7 @@ class ValidationResults:
         if errors is not None:
             return errors
         if len(text) > OFF_LOOP_CHARS:
-            errors = await asyncio.to_thread(validate_document, schema, document, key[1])
+            errors = await off_loop(validate_document, schema, document, key[1])
         else:
             errors = validate_document(schema, document, key[1])
         self.cache.put(key, errors, len(text) + errors_weight(errors))

@@ -9,7 +9,6 @@ back the document text to execute, or a `DocumentRefused` with an Apollo-style c
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import sys
@@ -32,7 +31,13 @@ from graphql import (
 from graphql.validation import ASTValidationRule
 
 from gql_feed.api.extensions import validation_rules
-from gql_feed.api.parsing import OFF_LOOP_CHARS, TOO_LARGE_CODE, is_too_large, too_large_message
+from gql_feed.api.parsing import (
+    OFF_LOOP_CHARS,
+    TOO_LARGE_CODE,
+    is_too_large,
+    off_loop,
+    too_large_message,
+)
 from gql_feed.config import ConfigError, Settings
 from gql_feed.lru import ByteLRU
 from gql_feed.services.errors import FeedError
@@ -383,7 +388,7 @@ class PersistedDocuments:
         async def is_runnable(text: str) -> bool:
             # Parsing and validating a document of thousands of tokens takes tens of
             # milliseconds: not on the event loop.
-            return not await asyncio.to_thread(validator.errors, text)
+            return not await off_loop(validator.errors, text)
 
         return cls(store, None, is_runnable, settings.max_query_bytes)
 
@@ -403,7 +408,7 @@ class PersistedDocuments:
         if self.trusted is not None:
             if query and len(query) > OFF_LOOP_CHARS:
                 # Matching lexes the whole text (to ignore its layout): not on the loop.
-                return await asyncio.to_thread(self.trusted.resolve, query, key)
+                return await off_loop(self.trusted.resolve, query, key)
             return self.trusted.resolve(query, key)
         if key is None:
             if not query:
