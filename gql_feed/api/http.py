@@ -104,7 +104,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         client = request.client.host if request.client else "unknown"
-        return Context.from_authorization(
+        return await Context.from_authorization(
             self.services, request.headers.get("authorization"), client
         )
 
