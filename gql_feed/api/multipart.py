@@ -24,9 +24,7 @@ def place_files(operations: object, files_map: object, parts: Mapping[str, Any])
     """`operations` with each mapped file part put where `map` says (changed in place:
     it was just parsed for this request)."""
     if not isinstance(operations, dict | list):
-        raise HTTPException(
-            400, "The multipart `operations` field must be a JSON object or array."
-        )
+        raise HTTPException(400, "The multipart `operations` field must be a JSON object or array.")
     if not isinstance(files_map, dict):
         raise HTTPException(400, MAP_SHAPE)
     for name, paths in files_map.items():
@@ -67,6 +65,4 @@ def _index(step: str, items: list[Any]) -> int | None:
 
 def _bad_path(path: str) -> HTTPException:
     shown = path if len(path) <= 100 else path[:100] + "…"
-    return HTTPException(
-        400, f"The `map` path {shown!r} does not lead to a place in `operations`."
-    )
+    return HTTPException(400, f"The `map` path {shown!r} does not lead to a place in `operations`.")
