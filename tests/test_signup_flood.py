@@ -17,12 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
+from gql_feed.config import Settings
+from tests.asgi import app_client
 from tests.server import LiveServer, png_bytes
 
 SIGNUP = "mutation($i: SignupInput!) { signup(input: $i) { id } }"
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
 PASSWORD = "correct horse battery"
 CREATE_BOUND_SECONDS = 2.0
+PERIOD = 6
 
 Factory = Callable[..., LiveServer]
 
@@ -144,3 +147,27 @@ async def test_create_post_answers_during_a_hashing_flood(
     assert set(answers) <= {"OK", "TOO_MANY_REQUESTS"}, counts
     assert counts.get("TOO_MANY_REQUESTS", 0) > 0, counts
     assert "Traceback" not in server.log()
+
+
+async def test_the_allowance_comes_back_after_the_period(settings: Settings) -> None:
+    """A period long enough for three hashes on a busy machine; the allowance is 2."""
+    async with app_client(settings, signup_max_per_address=2, signup_period_seconds=PERIOD) as http:
+        transport = httpx.ASGITransport(app=http.app, client=("198.51.100.9", 40000))  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as one:
+
+            async def sign_up() -> dict[str, Any]:
+                email = f"p-{uuid.uuid4().hex[:10]}@example.com"
+                body: dict[str, Any] = (await one.post("/graphql", json=signup_body(email))).json()
+                return body
+
+            assert error_code(await sign_up()) is None
+            assert error_code(await sign_up()) is None
+            refused = await sign_up()
+            assert error_code(refused) == "TOO_MANY_REQUESTS"
+            retry_after = refused["errors"][0]["extensions"]["retryAfter"]
+            assert 0 < retry_after <= PERIOD
+            # Invalid input is refused for what it is, and does not count.
+            body = (await one.post("/graphql", json=signup_body("not-an-email"))).json()
+            assert error_code(body) == "BAD_USER_INPUT"
+            await asyncio.sleep(retry_after + 0.1)
+            assert error_code(await sign_up()) is None
