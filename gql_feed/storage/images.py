@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import re
 import secrets
@@ -22,6 +23,8 @@ from typing import Protocol, runtime_checkable
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gql_feed.workers import WorkerPool
+
+logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
 
@@ -125,11 +128,20 @@ class ImageStore:
                     continue  # removed meanwhile, by another process's sweep
         return images, partials
 
-    def remove_files(self, names: set[str]) -> None:
-        """Blocking: run it on a worker thread."""
+    def remove_files(self, names: set[str]) -> int:
+        """Remove files of this store's naming; how many went. One that cannot be removed
+        (permissions) is logged and left: it must not stop the server from starting.
+        Blocking: run it on a worker thread."""
+        removed = 0
         for name in names:
-            if STORED_NAME.fullmatch(name) or PARTIAL_NAME.fullmatch(name):
+            if not (STORED_NAME.fullmatch(name) or PARTIAL_NAME.fullmatch(name)):
+                continue
+            try:
                 (self.directory / name).unlink(missing_ok=True)
+                removed += 1
+            except OSError as error:
+                logger.warning("Could not remove %s: %s", name, error)
+        return removed
 
     async def _read_bounded(self, upload: Readable) -> bytes:
         buffer = bytearray()

@@ -38,7 +38,8 @@ async def sweep_orphan_images(db: Database, images: ImageStore, grace_seconds: f
             async for name in used:
                 unused.discard(name)
     orphans = unused | partials
-    if orphans:
-        await images.pool.run(images.remove_files, orphans)
-        logger.info("Removed %d image files no post uses (left by a crash)", len(orphans))
-    return len(orphans)
+    if not orphans:
+        return 0
+    removed = await images.pool.run(images.remove_files, orphans)
+    logger.info("Removed %d image files no post uses (left by a crash)", removed)
+    return removed
