@@ -12,6 +12,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ PASSWORD = "correct horse battery"
 # About 0.2-0.4 s on a quiet machine; 1.2-3.3 s measured with a load average of 15-25 on
 # 2 cores. Before hashing had threads of its own: 12.6 s, or connections dropped.
 CREATE_BOUND_SECONDS = 5.0
+MAX_PEAK_GROWTH_MB = 200
 PERIOD = 6
 
 Factory = Callable[..., LiveServer]
@@ -47,6 +49,14 @@ def from_address(address: str) -> dict[str, str]:
 def stored_emails(server: LiveServer) -> set[str]:
     with sqlite3.connect(server.workdir / "feed.db") as db:
         return {row[0] for row in db.execute("SELECT email FROM users")}
+
+
+def peak_rss_mb(server: LiveServer) -> float:
+    """The server process's peak resident memory so far (VmHWM)."""
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def error_code(body: dict[str, Any]) -> str | None:
@@ -137,13 +147,21 @@ async def test_create_post_answers_during_a_hashing_flood(
     limits = httpx.Limits(max_connections=200)
     async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
         quiet = await create_post(http, token)
+        peak_before = peak_rss_mb(server)
         attackers = [asyncio.create_task(attack(http, number)) for number in range(100)]
         await asyncio.sleep(0.3)
         during = await create_post(http, token)
         answers = await asyncio.gather(*attackers)
     counts = {code: answers.count(code) for code in set(answers)}
-    print(f"\ncreatePost: {quiet * 1000:.0f} ms quiet, {during * 1000:.0f} ms during", counts)
+    grown = peak_rss_mb(server) - peak_before
+    print(
+        f"\ncreatePost: {quiet * 1000:.0f} ms quiet, {during * 1000:.0f} ms during;",
+        f"peak RSS +{grown:.0f} MB;",
+        counts,
+    )
     assert during < CREATE_BOUND_SECONDS, (during, counts)
+    # One hash at a time holds 64 MiB; the flood grew memory by 260-385 MB before.
+    assert grown < MAX_PEAK_GROWTH_MB, grown
     # Every flood request got an answer, a success or a coded refusal, and hashing was
     # refused past its queue rather than queued without bound.
     assert set(answers) <= {"OK", "TOO_MANY_REQUESTS"}, counts
