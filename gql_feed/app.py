@@ -31,12 +31,15 @@ from gql_feed.config import Settings
 from gql_feed.events.hub import EventHub
 from gql_feed.page_headers import page_headers
 from gql_feed.services.accounts import AccountService
+from gql_feed.services.known_users import KnownUsers
+from gql_feed.services.passwords import Passwords
 from gql_feed.services.posts import PostService
-from gql_feed.services.throttle import LoginThrottle
+from gql_feed.services.throttle import LoginThrottle, SignupThrottle
 from gql_feed.services.tokens import TokenService
 from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.storage.database import Database, check_up_to_date, migrate
 from gql_feed.storage.images import CONTENT_TYPES, ImageStore
+from gql_feed.storage.orphans import sweep_orphan_images
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,12 @@ def build_services(settings: Settings, db: Database) -> Services:
         audience=settings.jwt_audience,
         ttl_seconds=settings.token_ttl_seconds,
     )
-    images = ImageStore(settings.upload_dir, settings.max_upload_bytes, settings.max_image_pixels)
+    images = ImageStore(
+        settings.upload_dir,
+        settings.max_upload_bytes,
+        settings.max_image_pixels,
+        threads=settings.image_threads,
+    )
     hub = EventHub(
         db,
         settings.broadcast_url,
@@ -58,10 +66,17 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.event_poll_seconds,
         settings.event_log_retention,
     )
-    throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds)
+    accounts = AccountService(
+        db,
+        tokens,
+        throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds),
+        signups=SignupThrottle(settings.signup_max_per_address, settings.signup_period_seconds),
+        passwords=Passwords(settings.password_hash_threads, settings.password_hash_queue),
+        known_users=KnownUsers(db, settings.known_user_ttl_seconds),
+    )
     return Services(
         settings=settings,
-        accounts=AccountService(db, tokens, throttle),
+        accounts=accounts,
         posts=PostService(db, images, hub, settings.max_per_page, settings.max_first),
         tokens=tokens,
         hub=hub,
@@ -90,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         else:
             await check_up_to_date(db.engine)
         images.ensure_directory()
+        await sweep_orphan_images(db, images, settings.orphan_grace_seconds)
         await services.hub.start()
         await live.start()
         close_sockets_first_on_sigterm(live.close_all)
@@ -102,6 +118,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await documents.close()
             await services.hub.stop()
             await db.close()
+            images.close()
+            services.accounts.passwords.close()
 
     async def upload(request: Request) -> Response:
         name = request.path_params["name"]

@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     max_batch_operations: int = 10
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
+    signup_max_per_address: int = Field(default=20, ge=1)
+    signup_period_seconds: int = Field(default=3600, ge=1)
+
+    # Work off the event loop: each kind on threads of its own (gql_feed.workers).
+    password_hash_threads: int = Field(default=1, ge=1)
+    password_hash_queue: int = Field(default=16, ge=0)
+    image_threads: int = Field(default=2, ge=1)
+
+    # Accounts and files that went away.
+    known_user_ttl_seconds: float = Field(default=30.0, gt=0)
+    orphan_grace_seconds: int = Field(default=900, ge=60)
 
     # Live events.
     ws_init_timeout_seconds: float = 10.0

@@ -11,6 +11,8 @@ import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.datastructures import Headers, QueryParams
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +28,7 @@ from strawberry.types.graphql import OperationType
 from gql_feed.api.context import Context, Services
 from gql_feed.api.cost import cost_error
 from gql_feed.api.extensions import DocumentChecks
+from gql_feed.api.multipart import place_files
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
@@ -114,7 +117,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         client = request.client.host if request.client else "unknown"
-        return Context.from_authorization(
+        return await Context.from_authorization(
             self.services, request.headers.get("authorization"), client
         )
 
@@ -152,6 +155,25 @@ class GraphQLView(GraphQL[Context, None]):
             self._validate_batch_request(data, protocol=protocol)
             return [_request_data(item, protocol) for item in data]
         return _request_data(data, protocol)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> Any:
+        """Strawberry's, with every malformed piece a 400 (`api.multipart`), and
+        Starlette's own multipart refusals (more than 1,000 files or fields, a field over
+        1 MB, a broken body) turned from plain text into the GraphQL JSON error body."""
+        try:
+            form = await request.get_form_data()
+        except (StarletteHTTPException, MultiPartException) as error:
+            detail = getattr(error, "detail", None) or getattr(error, "message", "")
+            raise HTTPException(400, f"Unable to parse the multipart body: {detail}") from None
+        except ValueError:
+            raise HTTPException(400, "Unable to parse the multipart body.") from None
+        operations = form.form.get("operations")
+        files_map = form.form.get("map")
+        if not isinstance(operations, str):
+            raise HTTPException(400, "The multipart request needs an `operations` field.")
+        if not isinstance(files_map, str):
+            raise HTTPException(400, "The multipart request needs a `map` field.")
+        return place_files(self.parse_json(operations), self.parse_json(files_map), form.files)
 
     async def execute_operation(
         self,

@@ -103,7 +103,7 @@ class Mutation:
     @strawberry.mutation
     async def signup(self, info: InfoType, input: SignupInput) -> User:
         accounts = info.context.services.accounts
-        record = await accounts.signup(input.email, input.name, input.password)
+        record = await accounts.signup(input.email, input.name, input.password, info.context.client)
         return User.of(record, is_owner=True)
 
     @strawberry.mutation(description="Unknown email and wrong password get the same answer.")

@@ -10,10 +10,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from gql_feed.services.errors import BadUserInput, Unauthenticated
-from gql_feed.services.passwords import hash_password, verify_password
+from gql_feed.services.errors import BadUserInput, ServerBusy, Unauthenticated
+from gql_feed.services.known_users import KnownUsers
+from gql_feed.services.passwords import Passwords
 from gql_feed.services.records import UserRecord
-from gql_feed.services.throttle import LoginThrottle
+from gql_feed.services.throttle import LoginThrottle, SignupThrottle
 from gql_feed.services.tokens import TokenService
 from gql_feed.storage.database import Database
 from gql_feed.storage.models import User
@@ -26,6 +27,7 @@ MAX_STATUS_LENGTH = 500
 # Deliberately plain: one @, no spaces, a dot in the domain. Real proof is a sent email.
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 LOGIN_REFUSED = "Invalid email or password."
+ACCOUNT_GONE = "Your account no longer exists."
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,15 @@ class AccountService:
     db: Database
     tokens: TokenService
     throttle: LoginThrottle
+    signups: SignupThrottle
+    passwords: Passwords
+    known_users: KnownUsers
 
-    async def signup(self, email: str, name: str, password: str) -> UserRecord:
+    async def signup(
+        self, email: str, name: str, password: str, client: str = "unknown"
+    ) -> UserRecord:
+        """A new account. Counted against `client`'s signup allowance once the input is
+        valid, before the costly hash; a refusal (TOO_MANY_REQUESTS) stores nothing."""
         email = normalize_email(email)
         name = name.strip()
         problems: dict[str, str] = {}
@@ -61,7 +70,12 @@ class AccountService:
             problems["password"] = f"The password must be at most {MAX_PASSWORD_LENGTH} characters."
         if problems:
             raise BadUserInput(problems)
-        password_hash = await hash_password(password)
+        self.signups.attempt(client)
+        try:
+            password_hash = await self.passwords.hash(password)
+        except ServerBusy:
+            self.signups.cancel(client)  # the server's refusal, not the client's signup
+            raise
         try:
             async with self.db.write() as session, session.begin():
                 user = User(
@@ -69,20 +83,27 @@ class AccountService:
                 )
                 session.add(user)
                 await session.flush()
-                return UserRecord.of(user)
+                record = UserRecord.of(user)
         except IntegrityError:
             raise BadUserInput({"email": "This email is already registered."}) from None
+        self.known_users.remember(record.id)
+        return record
 
     async def login(self, email: str, password: str, client: str) -> LoginResult:
         email = normalize_email(email)
-        keys = (f"email:{email}", f"client:{client}")
-        self.throttle.attempt(*keys)
-        async with self.db.read() as session:
-            user = await session.scalar(select(User).where(User.email == email))
-        valid = await verify_password(user.password_hash if user else None, password)
+        account, address = f"email:{email}", f"client:{client}"
+        self.throttle.attempt(account, address)
+        try:
+            async with self.db.read() as session:
+                user = await session.scalar(select(User).where(User.email == email))
+            valid = await self.passwords.verify(user.password_hash if user else None, password)
+        except ServerBusy:
+            self.throttle.forgive(account, address)  # no password was checked
+            raise
         if user is None or not valid:
             raise Unauthenticated(LOGIN_REFUSED)
-        self.throttle.succeeded(*keys)
+        self.throttle.succeeded(account, address)
+        self.known_users.remember(user.id)
         token, expires_at = self.tokens.issue(user.id)
         return LoginResult(token, expires_at, UserRecord.of(user))
 
@@ -90,7 +111,8 @@ class AccountService:
         """The user a valid token names; a token for no (longer existing) user is no login."""
         users = await self.get_many([user_id])
         if users[0] is None:
-            raise Unauthenticated("Your account no longer exists.")
+            self.known_users.remember(user_id, exists=False)
+            raise Unauthenticated(ACCOUNT_GONE)
         return users[0]
 
     async def get_many(self, user_ids: Sequence[int]) -> list[UserRecord | None]:
@@ -111,6 +133,6 @@ class AccountService:
         async with self.db.write() as session, session.begin():
             user = await session.get(User, user_id)
             if user is None:
-                raise Unauthenticated("Your account no longer exists.")
+                raise Unauthenticated(ACCOUNT_GONE)
             user.status = status
             return UserRecord.of(user)

@@ -39,11 +39,31 @@ class BadUserInput(FeedError):
 
 
 class TooManyAttempts(FeedError):
+    """A refusal that passes with time: `retry_after` (seconds) goes to the client as
+    `extensions.retryAfter`."""
+
     code = "TOO_MANY_REQUESTS"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many failed attempts; try again in {retry_after} seconds.")
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            message or f"Too many failed attempts; try again in {retry_after} seconds."
+        )
         self.retry_after = retry_after
+
+
+class TooManySignups(TooManyAttempts):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            retry_after,
+            f"Too many signups from your address; try again in {retry_after} seconds.",
+        )
+
+
+class ServerBusy(TooManyAttempts):
+    """Work of one kind (password hashing) is queued to its bound: refused, not piled up."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(retry_after, f"The server is busy; try again in {retry_after} seconds.")
 
 
 class EventLogExpired(FeedError):

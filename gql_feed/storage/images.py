@@ -2,21 +2,29 @@
 
 Pillow decides what a file is (never its name or the client's content type), refuses
 decompression bombs, and re-encodes the pixels so EXIF, GPS and other metadata never
-reach the disk. All of that is CPU work, so it runs in a worker thread.
+reach the disk. All of that is CPU work, so it runs on the store's own worker threads
+(`threads` of them): never queued behind other kinds of work such as password hashing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
+import re
 import secrets
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gql_feed.workers import WorkerPool
+
+logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
 
@@ -30,6 +38,10 @@ FORMATS: dict[str, tuple[str, str]] = {
 CONTENT_TYPES = {ext: content_type for ext, content_type in FORMATS.values()}
 OPEN_FORMATS = tuple(FORMATS)  # a JPEG with extra pictures opens as "MPO"
 NOT_AN_IMAGE = "The file is not a JPEG, PNG, GIF or WebP image."
+NAME_BYTES = 18  # random bytes in a stored name: 24 URL-safe characters
+# Exactly the names `_store` and `_write` make; nothing else in the directory is ours.
+STORED_NAME = re.compile(r"[A-Za-z0-9_-]{24}\.(?:jpg|png|gif|webp)")
+PARTIAL_NAME = re.compile(r"\.([A-Za-z0-9_-]{24}\.(?:jpg|png|gif|webp))\.part")
 
 
 @runtime_checkable
@@ -48,9 +60,19 @@ class ImageStore:
     directory: Path
     max_bytes: int
     max_pixels: int
+    threads: int = 2
+    # No bound on waiting jobs: each holds one upload already read, and request bodies
+    # and connections are bounded before a job is made.
+    pool: WorkerPool = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pool", WorkerPool("gql_feed-images", self.threads))
 
     def ensure_directory(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        self.pool.close()
 
     async def save(self, upload: Readable) -> str:
         """Read at most `max_bytes`, check and clean the image, and return its stored name.
@@ -61,7 +83,7 @@ class ImageStore:
             # The Upload scalar takes any JSON value in place of a file part.
             raise ImageRejected("Send the image as a file part of a multipart request.")
         data = await self._read_bounded(upload)
-        storing = asyncio.ensure_future(asyncio.to_thread(self._store, data))
+        storing = asyncio.ensure_future(self.pool.run(self._store, data))
         try:
             return await asyncio.shield(storing)
         except asyncio.CancelledError:
@@ -82,7 +104,44 @@ class ImageStore:
     async def delete(self, name: str) -> None:
         path = self.path_of(name)
         if path is not None:
-            await asyncio.to_thread(path.unlink, True)
+            await self.pool.run(path.unlink, True)
+
+    def files_older_than(self, seconds: float) -> tuple[set[str], set[str]]:
+        """Stored images and half-written `.part` files last written over `seconds` ago,
+        by name: (images, partials). Only names this store makes are listed. Blocking:
+        run it on a worker thread."""
+        cutoff = time.time() - seconds
+        images: set[str] = set()
+        partials: set[str] = set()
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if STORED_NAME.fullmatch(entry.name):
+                    found = images
+                elif PARTIAL_NAME.fullmatch(entry.name):
+                    found = partials
+                else:
+                    continue
+                try:
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                        found.add(entry.name)
+                except FileNotFoundError:
+                    continue  # removed meanwhile, by another process's sweep
+        return images, partials
+
+    def remove_files(self, names: set[str]) -> int:
+        """Remove files of this store's naming; how many went. One that cannot be removed
+        (permissions) is logged and left: it must not stop the server from starting.
+        Blocking: run it on a worker thread."""
+        removed = 0
+        for name in names:
+            if not (STORED_NAME.fullmatch(name) or PARTIAL_NAME.fullmatch(name)):
+                continue
+            try:
+                (self.directory / name).unlink(missing_ok=True)
+                removed += 1
+            except OSError as error:
+                logger.warning("Could not remove %s: %s", name, error)
+        return removed
 
     async def _read_bounded(self, upload: Readable) -> bytes:
         buffer = bytearray()
@@ -105,7 +164,7 @@ class ImageStore:
         """Clean and write in one worker-thread call: each hop to a thread and back adds
         latency before the post's transaction can start."""
         cleaned, extension = self._clean(data)
-        name = f"{secrets.token_urlsafe(18)}.{extension}"
+        name = f"{secrets.token_urlsafe(NAME_BYTES)}.{extension}"
         self._write(name, cleaned)
         return name
 

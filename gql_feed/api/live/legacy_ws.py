@@ -58,7 +58,7 @@ class LegacyWsProtocol(LiveProtocol):
     async def dispatch(self, message: dict[str, Any]) -> None:
         match message["type"]:
             case "connection_init":
-                self.handle_connection_init(
+                await self.handle_connection_init(
                     {"type": "connection_init", "payload": optional_object(message, "payload")}
                 )
             case "start":
@@ -76,10 +76,10 @@ class LegacyWsProtocol(LiveProtocol):
             case other:
                 raise bad(f"unexpected message type {other!r}")
 
-    def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self.check_init()
         try:
-            self.authenticate(message.get("payload"))
+            await self.authenticate(message.get("payload"))
         except FeedError as refusal:
             self.send_json({"type": "connection_error", "payload": {"message": refusal.message}})
             raise CloseConnection(CloseCode.FORBIDDEN, f"Forbidden: {refusal.message}") from None

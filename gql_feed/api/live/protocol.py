@@ -130,9 +130,12 @@ class LiveProtocol(ABC):
 
     # Shared steps.
 
-    def authenticate(self, payload: Mapping[str, Any] | None) -> None:
+    async def authenticate(self, payload: Mapping[str, Any] | None) -> None:
         """Accept the connection's token; raises FeedError when there is no good one."""
-        claims = authenticate(self.tokens, payload, self._upgrade_authorization())
+        known_users = self.operations.services.accounts.known_users
+        claims = await authenticate(
+            self.tokens, known_users, payload, self._upgrade_authorization()
+        )
         remaining = (claims.expires_at - datetime.now(UTC)).total_seconds()
         self.claims = claims
         self.expires_at = time.monotonic() + remaining

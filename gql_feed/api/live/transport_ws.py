@@ -61,7 +61,7 @@ class TransportWsProtocol(LiveProtocol):
     async def dispatch(self, message: dict[str, Any]) -> None:
         match message["type"]:
             case "connection_init":
-                self.handle_connection_init(
+                await self.handle_connection_init(
                     {"type": "connection_init", "payload": optional_object(message, "payload")}
                 )
             case "ping":
@@ -81,10 +81,10 @@ class TransportWsProtocol(LiveProtocol):
             case other:
                 raise bad(f"unexpected message type {other!r}")
 
-    def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self.check_init()
         try:
-            self.authenticate(message.get("payload"))
+            await self.authenticate(message.get("payload"))
         except FeedError as refusal:
             raise CloseConnection(CloseCode.FORBIDDEN, f"Forbidden: {refusal.message}") from None
         self.send_json({"type": "connection_ack"})
