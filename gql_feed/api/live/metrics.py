@@ -18,6 +18,13 @@ GROUPS = Gauge(
 )
 FRAMES_SENT = Counter("gql_feed_live_frames", "Event frames written to subscribers.")
 EVENTS_FANNED_OUT = Counter("gql_feed_live_events", "Events fanned out to live subscribers.")
+DIRECT_FRAMES = Counter(
+    "gql_feed_live_direct_frames", "Frames written straight to a socket's transport."
+)
+DIRECT_WRITES = Counter(
+    "gql_feed_live_direct_writes",
+    "Transport writes of those frames: each carries every frame a socket had waiting.",
+)
 SLOW_CONSUMERS = Counter(
     "gql_feed_live_slow_consumers", "Connections closed with 1013 for falling behind."
 )
