@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -147,6 +148,7 @@ class Flusher:
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        started = time.perf_counter()
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
         frames = writes = 0
@@ -157,6 +159,7 @@ class Flusher:
         if writes:
             metrics.DIRECT_FRAMES.inc(frames)
             metrics.DIRECT_WRITES.inc(writes)
+            metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = (
