@@ -38,54 +38,11 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Server, create_post_form, login, percentile
+from common import Server, create_post_form, login, percentile, tree_cpu_s, tree_rss_mb
 from soak import Broker
 
 HERE = Path(__file__).resolve().parent
 SHARED_HARNESS = HERE.parent.parent.parent / "shared" / "bench-peers"
-
-
-def process_tree(pid: int) -> list[int]:
-    """A process and all its descendants (uvicorn's supervisor and its workers)."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def tree_rss_mb(pid: int) -> float:
-    total = 0.0
-    for member in process_tree(pid):
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
-    return total
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user and system) used so far by a process and its descendants.
-
-    Unlike latencies, this hardly depends on what else the machine is doing, so it
-    compares two builds even on a busy machine.
-    """
-    total = 0
-    for member in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Sampler(threading.Thread):
