@@ -2,11 +2,11 @@
 
 One event to N sockets measures a burst. A busy feed is a stream: posts keep coming while
 earlier fan-outs are still being written. For each subprotocol and each rate R, this
-starts a fresh server (one process, or `--workers 2` on a Redis bus of its own), opens N
-subscribers and fires R createPost a second for `--seconds` seconds without waiting for
-each fan-out, through the shared reference harness (`fanout.mjs` in
-../shared/bench-peers, the same clients that measure Socket.IO and the limit probe), so
-the figures sit beside the peers'.
+starts a fresh server (one process; or `--workers 2` on a Redis bus of its own, with a
+fresh PostgreSQL database when one runs on 127.0.0.1:5432), opens N subscribers and
+fires R createPost a second for `--seconds` seconds without waiting for each fan-out,
+through the shared reference harness (`fanout.mjs` in ../shared/bench-peers, the same
+clients that measure Socket.IO and the limit probe), so the figures sit beside theirs.
 
     python bench/sustained.py [--n 2000] [--rates 10,20,40] [--seconds 10]
                               [--protos graphql-transport-ws,graphql-ws] [--workers 2]
@@ -14,9 +14,10 @@ the figures sit beside the peers'.
 Prints per run: delivery p50/p99/max over all N x R x S deliveries, the last event's p99
 (a growing backlog shows here first), lost deliveries (must be 0), the server's peak RSS
 (all its processes), the CPU seconds the server used over the whole run (connecting N,
-warm-up and stream: the figure to compare two builds by on a busy machine), and
-createPost's own round trip measured beside the stream by one
-extra createPost a second (it adds that one event a second to the stream).
+warm-up and stream: the figure to compare two builds by on a busy machine), frames per
+transport write (above 1 when coalescing saved system calls), and createPost's own round
+trip, measured by one extra createPost a second beside the stream (one more event a
+second).
 
 The harness needs its Node packages: run `../shared/bench-peers/compare.sh` once (it
 installs them under /tmp/bench-peers), or point `--harness` / BENCH_PEERS_DIR at a
@@ -39,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Server, create_post_form, login, percentile, tree_cpu_s, tree_rss_mb
-from soak import Broker
+from soak import Broker, drop_database, fresh_database
 
 HERE = Path(__file__).resolve().parent
 SHARED_HARNESS = HERE.parent.parent.parent / "shared" / "bench-peers"
@@ -110,8 +111,14 @@ def harness_dir(given: str | None) -> Path:
 def one_run(args: argparse.Namespace, harness: Path, proto: str, rate: int) -> dict[str, Any]:
     broker = Broker() if args.workers > 1 else None
     env = {"GQL_FEED_ACCESS_LOG": "false", "GQL_FEED_WORKERS": str(args.workers)}
+    database = None
     if broker is not None:
+        # Several processes: a Redis bus, and PostgreSQL when it runs here (as the README
+        # asks of several processes; SQLite otherwise, on one host it still works).
         env["GQL_FEED_BROADCAST_URL"] = broker.url
+        url, database = fresh_database()
+        if url:
+            env["GQL_FEED_DATABASE_URL"] = url
     if args.implementation:
         env["GQL_FEED_WS_IMPLEMENTATION"] = args.implementation
     if args.deflate:
@@ -144,6 +151,8 @@ def one_run(args: argparse.Namespace, harness: Path, proto: str, rate: int) -> d
         server.stop()
         if broker is not None:
             broker.stop()
+        if database is not None:
+            drop_database(database)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     figures = json.loads(lines[-1]) if lines else {}
     if not lines:
@@ -154,6 +163,7 @@ def one_run(args: argparse.Namespace, harness: Path, proto: str, rate: int) -> d
     return {
         "proto": proto,
         "workers": args.workers,
+        "db": "postgresql" if database else "sqlite",
         "rate": rate,
         "p50_ms": figures.get("p50_ms"),
         "p99_ms": figures.get("p99_ms"),

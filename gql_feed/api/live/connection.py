@@ -24,8 +24,9 @@ frames it got, since some may still sit in kernel buffers.
 
 Coalesced writes. On uvicorn's `websockets-sansio` (the default) without per-message
 deflate, frames do not go through `send` at all while the socket keeps up: they wait in
-this connection's outbox until the end of the event loop tick, and then leave, already
-framed, in one `transport.write` (see `frames`). Once the transport is backed up, the
+this connection's outbox until the next flush (the next loop tick, or later when the
+server is behind), and then leave, already framed, in one `transport.write` (see
+`frames`). Once the transport is backed up, the
 outbox is handed to the ordinary path above, so order, the backlog bound and the
 slow-consumer rule are the same on both paths.
 """
@@ -124,7 +125,7 @@ class Connection:
         self.send_frame(OutFrame(text))
 
     def send_frame(self, frame: OutFrame) -> None:
-        """Write one frame this tick, or queue it behind a backlogged one."""
+        """Write one frame at the next flush, or queue it behind a backlogged one."""
         if self.closing:
             return
         if self._drainer is not None or self._flusher is None:
@@ -137,7 +138,7 @@ class Connection:
             return
         outbox.append(frame)
         if len(outbox) >= self._backlog_limit:
-            self.flush()  # a tick this long must not hold more than a backlog's worth
+            self.flush()  # never more than a backlog's worth waiting for one flush
 
     def flush(self) -> tuple[int, int]:
         """Write the outbox: in one transport write while the socket keeps up, else through
@@ -185,7 +186,7 @@ class Connection:
         """Release everything now, and send the close frame after any frame in flight.
 
         Frames still queued behind a backlog are dropped: a closing client would not
-        process them. Frames of this tick's outbox leave first, so an error that explains
+        process them. Frames in the outbox leave first, so an error that explains
         the close arrives before it.
         """
         if self.closing:

@@ -4,10 +4,10 @@ Why. Under a steady stream of posts, most of a fan-out's time is one system call
 socket per event (`transport.write` sends at once when the socket's buffer is empty),
 plus building each frame in uvicorn's ASGI `send` and websockets' protocol object.
 Here a text frame's bytes are built once per event and subscription id and shared by
-every socket that gets them, and the frames that wait for one socket during an event
-loop tick leave in ONE `transport.write`: when posts come faster than sockets are
-written, each socket's frames pile up within a tick, and the more there are, the fewer
-system calls each costs.
+every socket that gets them, and the frames that wait for one socket leave in ONE
+`transport.write` per flush (see `Flusher` for when flushes run): when posts come
+faster than sockets are written, each socket's frames pile up between flushes, and the
+more there are, the fewer system calls each costs.
 
 The undocumented part, kept here and nowhere else: the ASGI `send` callable that
 uvicorn's `websockets-sansio` implementation hands the application is a bound method of
@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -131,24 +130,39 @@ class Flushable(Protocol):
 
 
 class Flusher:
-    """Flushes every socket written to during a loop tick, once, at the next tick."""
+    """Flushes every socket written to since the last flush, all at once.
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    A flush normally runs at the next loop tick. After a flush that took t seconds, the
+    next one waits until t has passed: writing then takes at most half the loop's time,
+    whatever the rate of posts. When the server keeps up, the wait is over before the
+    next post arrives and costs nothing. When it falls behind, the posts of that wait
+    pile up per socket and leave together: the busier the server, the fewer system calls
+    each frame costs, so the backlog shrinks instead of growing, and the other half of
+    the loop stays free for requests (createPost above all) and for the fan-out proper.
+    A frame waits at most one flush's duration longer.
+    """
+
+    __slots__ = ("_dirty", "_loop", "_not_before", "_scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._dirty: list[Flushable] = []
         self._scheduled = False
+        self._not_before = 0.0
 
     def add(self, connection: Flushable) -> None:
         """`connection` has frames waiting (the caller adds it once until flushed)."""
         self._dirty.append(connection)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self.flush)
+            loop = self._loop
+            if loop.time() < self._not_before:
+                loop.call_at(self._not_before, self.flush)
+            else:
+                loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        started = time.perf_counter()
+        started = self._loop.time()
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
         frames = writes = 0
@@ -156,10 +170,12 @@ class Flusher:
             written, calls = connection.flush()
             frames += written
             writes += calls
+        finished = self._loop.time()
+        self._not_before = finished + (finished - started)
         if writes:
             metrics.DIRECT_FRAMES.inc(frames)
             metrics.DIRECT_WRITES.inc(writes)
-            metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
+            metrics.FLUSH_SECONDS.observe(finished - started)
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = (
@@ -168,7 +184,7 @@ _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = (
 
 
 def flusher() -> Flusher:
-    """The running loop's flusher (one per loop, so every socket's frames share a tick)."""
+    """The running loop's flusher: one per loop, so every socket's frames share a flush."""
     loop = asyncio.get_running_loop()
     found = _flushers.get(loop)
     if found is None:

@@ -20,7 +20,7 @@ FRAMES_SENT = Counter("gql_feed_live_frames", "Event frames written to subscribe
 EVENTS_FANNED_OUT = Counter("gql_feed_live_events", "Events fanned out to live subscribers.")
 FLUSH_SECONDS = Histogram(
     "gql_feed_live_flush_seconds",
-    "Time to write the frames that waited for their sockets during one loop tick.",
+    "Time to write, in one flush, the frames that waited for their sockets.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 DIRECT_FRAMES = Counter(
@@ -36,7 +36,7 @@ SLOW_CONSUMERS = Counter(
 FANOUT_SECONDS = Histogram(
     "gql_feed_live_fanout_seconds",
     "Time to execute one event and hand it to every local subscriber's connection "
-    "(direct writes then leave in the tick's flush: gql_feed_live_flush_seconds).",
+    "(direct writes then leave in a flush: gql_feed_live_flush_seconds).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 DELIVERY_LAG_SECONDS = Histogram(
