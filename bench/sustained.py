@@ -27,8 +27,10 @@ folder holding fanout.mjs and its node_modules.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -39,7 +41,15 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Server, create_post_form, login, percentile, tree_cpu_s, tree_rss_mb
+from common import (
+    Server,
+    create_post_form,
+    login,
+    percentile,
+    process_tree,
+    tree_cpu_s,
+    tree_rss_mb,
+)
 from soak import Broker, drop_database, fresh_database
 
 HERE = Path(__file__).resolve().parent
@@ -148,7 +158,12 @@ def one_run(args: argparse.Namespace, harness: Path, proto: str, rate: int) -> d
         sampler.join()
         coalescing = frames_per_write(server.url)
     finally:
+        workers = process_tree(server.process.pid)
         server.stop()
+        for pid in workers[1:]:  # a worker the supervisor left behind, if any
+            with contextlib.suppress(OSError):
+                if b"gql_feed" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
         if broker is not None:
             broker.stop()
         if database is not None:
@@ -178,6 +193,8 @@ def one_run(args: argparse.Namespace, harness: Path, proto: str, rate: int) -> d
         "create_p50_ms": round(percentile(trips, 50), 1),
         "create_max_ms": round(max(trips), 1),
         "create_failed": sampler.failures,
+        # Subscribers the server closed (the harness reports each: 1013, 1011 …).
+        "closed": sum(1 for line in err.splitlines() if line.startswith("closed ")),
     }
 
 
