@@ -10,6 +10,7 @@ carries them instead.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -19,7 +20,7 @@ import websockets
 from websockets.frames import Frame, Opcode
 
 from gql_feed.api.live.connection import SLOW_CONSUMER_REASON
-from gql_feed.api.live.frames import OutFrame, text_frame
+from gql_feed.api.live.frames import Flusher, OutFrame, text_frame
 from tests.live_helpers import (
     IDS_ONLY,
     POST_EVENTS,
@@ -58,6 +59,33 @@ def test_a_prebuilt_frame_is_the_frame_websockets_would_write(length: int) -> No
     assert text_frame(data) == expected
     text = "x" * length
     assert OutFrame(text).wire == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+async def test_a_flush_waits_after_the_previous_one_as_long_as_it_took() -> None:
+    """Writing never takes more than half the loop: what arrives meanwhile waits and
+    leaves with the next flush (a lower bound on the loop's clock, not a timing)."""
+    loop = asyncio.get_running_loop()
+    flusher = Flusher(loop)
+    started: list[float] = []
+    second_flushed = loop.create_future()
+
+    class Busy:
+        def flush(self) -> tuple[int, int]:
+            started.append(loop.time())
+            until = time.perf_counter() + 0.05
+            while time.perf_counter() < until:
+                pass
+            if len(started) == 2:
+                second_flushed.set_result(None)
+            return 3, 1
+
+    flusher.add(Busy())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(started) == 1
+    flusher.add(Busy())
+    await asyncio.wait_for(second_flushed, 10)
+    assert started[1] - started[0] >= 0.099
 
 
 @both
