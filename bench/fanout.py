@@ -8,7 +8,8 @@ after the run. Timestamps use CLOCK_MONOTONIC, which all processes on a machine 
 
 Prints: fan-out-complete median and max (trigger sent → last subscriber has the event),
 delivery p50/p99 over all deliveries, the server's own time per fan-out (its /metrics:
-from the hub handing over the event to the last socket write), time to connect and
+from the hub handing over the event to the last socket write), the server's CPU per
+event (createPost, fan-out and writes, from /proc), time to connect and
 subscribe N, server RSS per live subscriber, createPost round trip, and lost/duplicated
 deliveries (both must be 0).
 """
@@ -28,7 +29,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Server, create_post_form, fanout_seconds, login, percentile
+from common import Server, create_post_form, fanout_seconds, login, percentile, tree_cpu_s
 
 QUERY = (
     "subscription { postEvents { action post { id title content imageUrl createdAt "
@@ -145,6 +146,7 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
     time.sleep(1.0 + args.n / 2000)
     rss_live = server.rss_mb() if server else None
     fanouts_before = fanout_seconds(url)
+    cpu_before = tree_cpu_s(server.process.pid) if server else 0.0
     starts: dict[str, float] = {}
     trips: list[float] = []
     for e in range(args.events):
@@ -154,6 +156,7 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
         time.sleep(0.25 + args.n / 8000)  # let one fan-out finish before the next
     time.sleep(1.0 + args.n / 2000)
     fanouts_after = fanout_seconds(url)
+    cpu_spent = tree_cpu_s(server.process.pid) - cpu_before if server else None
     # None when the figures come from another worker than the fan-outs (--url, --workers).
     fanned_out = fanouts_after[0] - fanouts_before[0]
     server_fanout_ms = (
@@ -189,6 +192,10 @@ def run(url: str, server: Server | None, args: argparse.Namespace) -> None:
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
         "server_fanout_ms": server_fanout_ms,
+        # CPU, unlike time, hardly depends on what else runs: compares builds on a busy machine.
+        "server_cpu_ms_per_event": round(cpu_spent * 1000 / args.events, 1)
+        if cpu_spent is not None
+        else None,
         "open_ms": round(open_ms, 1),
         "trigger_median_ms": round(percentile(trips, 50), 2),
         "kb_per_sub": round((rss_live - rss_before) * 1024 / args.n, 1) if server else None,  # type: ignore[operator]

@@ -21,6 +21,14 @@ its subscriptions are released at once (so the memory is freed and the fan-out s
 spending time on it) and it is closed with 1013 "try again later", telling the client
 to come back with `postEvents(after: <last id it received>)`: only the client knows which
 frames it got, since some may still sit in kernel buffers.
+
+Coalesced writes. On uvicorn's `websockets-sansio` (the default) without per-message
+deflate, frames do not go through `send` at all while the socket keeps up: they wait in
+this connection's outbox until the next flush (the next loop tick, or later when the
+server is behind), and then leave, already framed, in one `transport.write` (see
+`frames`). Once the transport is backed up, the
+outbox is handed to the ordinary path above, so order, the backlog bound and the
+slow-consumer rule are the same on both paths.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from starlette.types import Message
 
 from gql_feed.api.live import metrics
 from gql_feed.api.live.close_codes import CloseCode, fit_reason
+from gql_feed.api.live.frames import DirectWriter, Flusher, OutFrame, flusher
 
 CoroutineSend = Callable[[Message], Coroutine[Any, Any, None]]
 
@@ -88,7 +97,10 @@ class Connection:
 
     __slots__ = (
         "_backlog_limit",
+        "_direct",
         "_drainer",
+        "_flusher",
+        "_outbox",
         "_pending",
         "_release",
         "_send",
@@ -104,13 +116,63 @@ class Connection:
         self._release = release
         self._pending: deque[Message] | None = None
         self._drainer: asyncio.Task[None] | None = None
+        self._direct = DirectWriter.reach(send)
+        self._flusher: Flusher | None = flusher() if self._direct is not None else None
+        self._outbox: list[OutFrame] | None = None
 
     def send_text(self, text: str) -> None:
-        """Write one text frame now, or queue it behind a backlogged one."""
+        """Send one text frame: see `send_frame`."""
+        self.send_frame(OutFrame(text))
+
+    def send_frame(self, frame: OutFrame) -> None:
+        """Write one frame at the next flush, or queue it behind a backlogged one."""
+        if self.closing:
+            return
+        if self._drainer is not None or self._flusher is None:
+            self._send_message({"type": "websocket.send", "text": frame.text})
+            return
+        outbox = self._outbox
+        if outbox is None:
+            self._outbox = [frame]
+            self._flusher.add(self)
+            return
+        outbox.append(frame)
+        if len(outbox) >= self._backlog_limit:
+            self.flush()  # never more than a backlog's worth waiting for one flush
+
+    def flush(self) -> tuple[int, int]:
+        """Write the outbox: in one transport write while the socket keeps up, else through
+        the ordinary path (which waits, and queues, and closes a slow consumer).
+
+        Returns (frames written directly, transport writes), for the metrics.
+        """
+        outbox, self._outbox = self._outbox, None
+        direct = self._direct
+        if not outbox or direct is None or self.closing:
+            return 0, 0
+        writable = direct.status()
+        if writable is None:
+            return 0, 0  # closing or gone underneath us; the receive loop will say so
+        if writable and self._drainer is None:
+            try:
+                if len(outbox) == 1:
+                    direct.write(outbox[0].wire)
+                else:
+                    direct.write(b"".join([frame.wire for frame in outbox]))
+            except (OSError, RuntimeError):
+                self.lost()
+                return 0, 0
+            return len(outbox), 1
+        for frame in outbox:
+            self._send_message({"type": "websocket.send", "text": frame.text})
+        return 0, 0
+
+    def _send_message(self, message: Message) -> None:
+        """Write `message` now, or queue it behind a backlogged one."""
         if self.closing:
             return
         if self._drainer is None:
-            self._write({"type": "websocket.send", "text": text})
+            self._write(message)
             return
         pending = self._pending
         if pending is not None and len(pending) >= self._backlog_limit:
@@ -118,15 +180,21 @@ class Connection:
             self.close(CloseCode.TRY_AGAIN_LATER, SLOW_CONSUMER_REASON)
             return
         if pending is not None:
-            pending.append({"type": "websocket.send", "text": text})
+            pending.append(message)
 
     def close(self, code: int, reason: str = "") -> None:
         """Release everything now, and send the close frame after any frame in flight.
 
-        Frames still queued are dropped: a closing client would not process them.
+        Frames still queued behind a backlog are dropped: a closing client would not
+        process them. Frames in the outbox leave first, so an error that explains
+        the close arrives before it.
         """
         if self.closing:
             return
+        if self._outbox:
+            self.flush()
+        if self.closing:
+            return  # the flush found a slow consumer and closed it already
         self.closing = True
         self._release()
         message: Message = {
@@ -145,6 +213,7 @@ class Connection:
         if self.closing:
             return
         self.closing = True
+        self._outbox = None
         if self._pending is not None:
             self._pending.clear()
         self._release()

@@ -23,6 +23,7 @@ from graphql.execution import Executor, execute_subscription_event
 from gql_feed.api.live import metrics
 from gql_feed.api.live.close_codes import CloseCode
 from gql_feed.api.live.connection import SLOW_CONSUMER_REASON, Connection
+from gql_feed.api.live.frames import OutFrame
 from gql_feed.api.live.results import INTERNAL_ERROR_PAYLOAD, result_payload
 from gql_feed.api.types import PostEvent
 from gql_feed.events.hub import HubEvent
@@ -158,11 +159,17 @@ class Groups:
     def fan_out(self, group: Group, event_id: int, payload: str) -> int:
         """Write one payload to every member (or its replay buffer); returns frames written."""
         written = 0
+        # One frame per subscription id, shared by every socket it goes to: most
+        # clients number their subscriptions alike, so it is encoded a handful of times.
+        frames: dict[str, OutFrame] = {}
         # A copy: a write may end a slow consumer, which leaves the group at once.
         for member in tuple(group.members):
             buffer = member.buffer
             if buffer is None:
-                member.connection.send_text(member.prefix + payload + "}")
+                frame = frames.get(member.prefix)
+                if frame is None:
+                    frame = frames[member.prefix] = OutFrame(member.prefix + payload + "}")
+                member.connection.send_frame(frame)
                 written += 1
                 continue
             buffer.append((event_id, payload))

@@ -18,17 +18,30 @@ GROUPS = Gauge(
 )
 FRAMES_SENT = Counter("gql_feed_live_frames", "Event frames written to subscribers.")
 EVENTS_FANNED_OUT = Counter("gql_feed_live_events", "Events fanned out to live subscribers.")
+FLUSH_SECONDS = Histogram(
+    "gql_feed_live_flush_seconds",
+    "Time to write, in one flush, the frames that waited for their sockets.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+DIRECT_FRAMES = Counter(
+    "gql_feed_live_direct_frames", "Frames written straight to a socket's transport."
+)
+DIRECT_WRITES = Counter(
+    "gql_feed_live_direct_writes",
+    "Transport writes of those frames: each carries every frame a socket had waiting.",
+)
 SLOW_CONSUMERS = Counter(
     "gql_feed_live_slow_consumers", "Connections closed with 1013 for falling behind."
 )
 FANOUT_SECONDS = Histogram(
     "gql_feed_live_fanout_seconds",
-    "Time to execute and write one event to every local subscriber.",
+    "Time to execute one event and hand it to every local subscriber's connection "
+    "(direct writes then leave in a flush: gql_feed_live_flush_seconds).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 DELIVERY_LAG_SECONDS = Histogram(
     "gql_feed_live_delivery_lag_seconds",
-    "From the hub receiving an event to its last local frame being written.",
+    "From the hub receiving an event to its last local frame being handed on.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
