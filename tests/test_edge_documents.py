@@ -22,6 +22,7 @@ from graphql import specified_rules
 
 import gql_feed.api.parsing as parsing
 from gql_feed.api.extensions import DocumentChecks
+from gql_feed.api.http import GraphQLView
 from gql_feed.api.parsing import DocumentParser, ValidationResults
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
@@ -293,3 +294,21 @@ async def test_cached_errors_weigh_the_tree_they_keep() -> None:
     tree = parsing.document_weight(text, document) - len(text)
     assert parsing.errors_weight(errors) >= tree
     assert results.cache.size >= tree
+
+
+async def test_big_json_bodies_are_decoded_off_the_event_loop(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+    real_parse_json = GraphQLView.parse_json
+
+    def recording_parse_json(self: GraphQLView, data: str | bytes) -> Any:
+        threads.append(threading.get_ident())
+        return real_parse_json(self, data)
+
+    monkeypatch.setattr(GraphQLView, "parse_json", recording_parse_json)
+    await client.post("/graphql", json={"query": "{ __typename }"})
+    response = await client.post("/graphql", json={"query": padded("spaces", PADDING)})
+    assert response.status_code == 413
+    assert threads[0] == threading.get_ident()  # small: decoded in place
+    assert threads[1] != threading.get_ident()

@@ -29,6 +29,7 @@ from gql_feed.api.context import Context, Services
 from gql_feed.api.cost import cost_error
 from gql_feed.api.extensions import DocumentChecks
 from gql_feed.api.multipart import place_files
+from gql_feed.api.parsing import off_loop
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
@@ -43,6 +44,9 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 # Apollo Server sends this with refusals so that no CDN caches a "not found" for a hash.
 NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
 SUBSCRIPTION = OperationType.SUBSCRIPTION
+# JSON bodies longer than this are decoded in a worker thread (orjson takes about a
+# millisecond per megabyte, far more on a busy machine).
+OFF_LOOP_JSON_BYTES = 256 * 1024
 
 
 @dataclass
@@ -127,6 +131,12 @@ class GraphQLView(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # its JSONDecodeError is json's, which strawberry catches
 
+    async def parse_json_body(self, body: bytes) -> object:
+        """A body of megabytes takes tens of milliseconds to decode: not on the event loop."""
+        if len(body) > OFF_LOOP_JSON_BYTES:
+            return await off_loop(self.parse_json, body)
+        return self.parse_json(body)
+
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # A hash-only GET (Apollo's useGETForHashedQueries) has no `query` either.
         params = request.query_params
@@ -146,7 +156,7 @@ class GraphQLView(GraphQL[Context, None]):
         if request.method == "GET":
             data = self.parse_query_params(request.query_params)
         elif "application/json" in content_type:
-            data = self.parse_json(await request.get_body())
+            data = await self.parse_json_body(await request.get_body())
         elif self.multipart_uploads_enabled and content_type == "multipart/form-data":
             data = await self.parse_multipart(request)
         else:
