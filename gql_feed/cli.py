@@ -101,6 +101,8 @@ def serve_forever(
         ws_max_size=4 * settings.ws_max_message_bytes,
         log_config=logging_config(settings.log_level),
         access_log=settings.access_log,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     production: bool = False
     cors_origins: list[str] = Field(default_factory=list)
+    # Proxies whose X-Forwarded-For/-Proto name the client (uvicorn's forwarded_allow_ips).
+    # None by default: otherwise any local client could name itself anyone and get past
+    # the per-address login and signup limits.
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
     ws_per_message_deflate: bool = False
     ws_implementation: Literal["websockets-sansio", "websockets"] = "websockets-sansio"
 
