@@ -6,6 +6,14 @@ already committed (ids are gapless and commit-ordered, see `storage.event_log`),
 are read from the log first. A cheap poll of the log's newest id (one query per process
 per interval, never per subscriber) catches anything the bus lost altogether, such as
 an event published while the broker was down.
+
+An event this process could not publish (the broker down, a publish failed) is
+announced as soon as the bus is back, as `#<id>`: every other process then reads it
+from the log at once instead of at its next poll, which may be far off.
+
+The log is read in short sessions that end before anything is delivered: fanning a
+batch out may take seconds, and no transaction (nor pooled connection) is held
+meanwhile.
 """
 
 from __future__ import annotations
@@ -71,6 +79,8 @@ class EventHub:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._local: set[asyncio.Task[None]] = set()
+        # The newest event of this process that no other process may have heard of.
+        self._unannounced = 0
 
     def add_sink(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -95,7 +105,8 @@ class EventHub:
         The local fan-out runs as its own task, so the mutation that made the event
         answers its client without waiting for thousands of socket writes.
         """
-        await self.bus.publish(event)
+        if not await self.bus.publish(event):
+            self._unannounced = max(self._unannounced, event.id)
         task = asyncio.create_task(self._accept(event.id, event))
         self._local.add(task)
         task.add_done_callback(self._local.discard)
@@ -134,6 +145,10 @@ class EventHub:
     async def _on_bus_connected(self) -> None:
         async with self._lock:
             await self._catch_up(None)
+        unannounced = self._unannounced
+        announced = unannounced and await self.bus.announce(unannounced)
+        if announced and self._unannounced == unannounced:  # no newer failure meanwhile
+            self._unannounced = 0
 
     async def _accept(self, event_id: int, event: LoggedEvent | None) -> None:
         if event_id <= self.last_id:
@@ -147,20 +162,23 @@ class EventHub:
             await self._deliver(HubEvent.decode(event))
 
     async def _catch_up(self, upto: int | None) -> None:
-        """Deliver every logged event after `last_id` (up to `upto`, or all of them)."""
-        async with self.db.read() as session:
-            if upto is None:
-                _, upto = await event_log.bounds(session)
-            while self.last_id < upto:
+        """Deliver every logged event after `last_id` (up to `upto`, or all of them).
+
+        Each batch is read in a session of its own, closed before the batch is delivered.
+        """
+        if upto is None:
+            _, upto = await self.log_bounds()
+        while self.last_id < upto:
+            async with self.db.read() as session:
                 batch = await event_log.read_range(
                     session, self.last_id, min(upto, self.last_id + CATCH_UP_BATCH)
                 )
-                if not batch:
-                    logger.error("Event log has no events after %s up to %s", self.last_id, upto)
-                    return
-                EVENTS_CAUGHT_UP.inc(len(batch))
-                for logged in batch:
-                    await self._deliver(HubEvent.decode(logged))
+            if not batch:
+                logger.error("Event log has no events after %s up to %s", self.last_id, upto)
+                return
+            EVENTS_CAUGHT_UP.inc(len(batch))
+            for logged in batch:
+                await self._deliver(HubEvent.decode(logged))
 
     async def _deliver(self, event: HubEvent) -> None:
         self.last_id = event.id
