@@ -125,7 +125,13 @@ async def bounds(session: AsyncSession) -> tuple[int, int]:
 
 
 async def prune(session: AsyncSession, keep: int) -> int:
-    """Drop all but the newest `keep` events; returns how many were removed."""
+    """Drop all but the newest `keep` events; returns how many were removed.
+
+    The newest event always stays, whatever `keep` says: the next id is the newest
+    plus one, so an emptied log would start again at 1, and every process, already past
+    those ids, would drop the new events as seen.
+    """
+    keep = max(keep, 1)
     newest = await session.scalar(select(func.max(PostEventRow.id)))
     if newest is None or newest <= keep:
         return 0
