@@ -75,7 +75,7 @@ def test_out_of_bounds_is_refused_naming_the_setting(
 def test_retention_below_the_replay_maximum_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GQL_FEED_EVENT_LOG_RETENTION", "99")
     monkeypatch.setenv("GQL_FEED_REPLAY_MAX_EVENTS", "100")
-    with pytest.raises(ConfigError, match="GQL_FEED_EVENT_LOG_RETENTION .99. must be at least"):
+    with pytest.raises(ConfigError, match=r"GQL_FEED_EVENT_LOG_RETENTION \(99\) must be at least"):
         Settings(_env_file=None)  # type: ignore[call-arg]
     monkeypatch.setenv("GQL_FEED_EVENT_LOG_RETENTION", "100")
     assert Settings(_env_file=None).event_log_retention == 100  # type: ignore[call-arg]
