@@ -25,12 +25,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
-
+from gql_feed.events import payload
 from gql_feed.events.bus import EventBus
-from gql_feed.events.metrics import DELIVERY_LAG, EVENTS_CAUGHT_UP, EVENTS_RECEIVED
+from gql_feed.events.metrics import (
+    DELIVERY_LAG,
+    EVENTS_CAUGHT_UP,
+    EVENTS_RECEIVED,
+    EVENTS_UNREADABLE,
+)
+from gql_feed.events.payload import EventPayload, PayloadError
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database
 from gql_feed.storage.event_log import LoggedEvent
@@ -47,12 +52,26 @@ class HubEvent:
 
     id: int
     payload: str
-    data: dict[str, Any]
+    data: EventPayload
     received_at: float = field(default_factory=time.monotonic)
 
     @classmethod
     def decode(cls, logged: LoggedEvent) -> HubEvent:
-        return cls(logged.id, logged.payload, orjson.loads(logged.payload))
+        """Raises PayloadError for a payload this version cannot read."""
+        data = payload.read(logged.payload)
+        if data["id"] != logged.id:
+            raise PayloadError(f"the payload names event {data['id']}")
+        return cls(logged.id, logged.payload, data)
+
+    @classmethod
+    def read(cls, logged: LoggedEvent) -> HubEvent | None:
+        """The event, or None (logged) when this version cannot read it: skip it, go on."""
+        try:
+            return cls.decode(logged)
+        except PayloadError as error:
+            logger.error("Skipping event %s: %s", logged.id, error)
+            EVENTS_UNREADABLE.inc()
+            return None
 
 
 class EventSink(Protocol):
@@ -107,15 +126,14 @@ class EventHub:
         """
         if not await self.bus.publish(event):
             self._unannounced = max(self._unannounced, event.id)
-        task = asyncio.create_task(self._accept(event.id, event))
+        task = asyncio.create_task(self._accept(event.id, HubEvent.read(event)))
         self._local.add(task)
         task.add_done_callback(self._local.discard)
 
-    async def read_after(self, after: int, limit: int) -> Sequence[HubEvent]:
-        """Events after `after` from the log, decoded; for subscribers that resume."""
+    async def read_after(self, after: int, limit: int) -> Sequence[LoggedEvent]:
+        """Events after `after` from the log, as stored; for subscribers that resume."""
         async with self.db.read() as session:
-            logged = await event_log.read_after(session, after, limit)
-        return [HubEvent.decode(event) for event in logged]
+            return await event_log.read_after(session, after, limit)
 
     async def catch_up_to(self, event_id: int) -> None:
         """Hand every event up to `event_id` to the sinks now, reading the log if need be.
@@ -136,11 +154,26 @@ class EventHub:
             return await event_log.bounds(session)
 
     async def _on_bus_message(self, message: str) -> None:
-        if message.startswith("#"):
-            await self._accept(int(message[1:]), None)
+        """An event, or `#<id>` (too large to travel, or announced late): read from the log.
+
+        A message this version cannot read still moves the hub on by its id: the catch-up
+        reads it from the log, logs it, and goes on with the next event.
+        """
+        event: HubEvent | None = None
+        try:
+            if message.startswith("#"):
+                event_id = int(message[1:])
+            else:
+                try:
+                    data = payload.read(message)  # decoded once, here, for every sink
+                    event_id = data["id"]
+                    event = HubEvent(event_id, message, data)
+                except PayloadError:
+                    event_id = payload.event_id(message)
+        except ValueError:  # PayloadError too
+            logger.error("Ignoring a bus message that names no event: %.100r", message)
             return
-        event_id = orjson.loads(message)["id"]
-        await self._accept(event_id, LoggedEvent(event_id, message))
+        await self._accept(event_id, event)
 
     async def _on_bus_connected(self) -> None:
         async with self._lock:
@@ -150,7 +183,7 @@ class EventHub:
         if announced and self._unannounced == unannounced:  # no newer failure meanwhile
             self._unannounced = 0
 
-    async def _accept(self, event_id: int, event: LoggedEvent | None) -> None:
+    async def _accept(self, event_id: int, event: HubEvent | None) -> None:
         if event_id <= self.last_id:
             return
         async with self._lock:
@@ -159,7 +192,7 @@ class EventHub:
             if event_id > self.last_id + 1 or event is None:
                 await self._catch_up(event_id)
                 return
-            await self._deliver(HubEvent.decode(event))
+            await self._deliver(event)
 
     async def _catch_up(self, upto: int | None) -> None:
         """Deliver every logged event after `last_id` (up to `upto`, or all of them).
@@ -178,7 +211,11 @@ class EventHub:
                 return
             EVENTS_CAUGHT_UP.inc(len(batch))
             for logged in batch:
-                await self._deliver(HubEvent.decode(logged))
+                event = HubEvent.read(logged)
+                if event is None:
+                    self.last_id = logged.id
+                    continue
+                await self._deliver(event)
 
     async def _deliver(self, event: HubEvent) -> None:
         self.last_id = event.id
