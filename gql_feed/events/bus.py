@@ -100,12 +100,12 @@ class EventBus:
         return await self._send(f"#{event_id}")
 
     async def _send(self, message: str) -> bool:
-        broadcast = self._broadcast
+        broadcast, turns = self._broadcast, self._publishing
         if broadcast is None or not self.connected.is_set():
             return False
         try:
             # Bounded, so that a broker cut off without a reset never holds up a mutation.
-            async with asyncio.timeout(PUBLISH_SECONDS), self._publishing:
+            async with asyncio.timeout(PUBLISH_SECONDS), turns:
                 await broadcast.publish(self.channel, message)
         except Exception:
             if self._broadcast is broadcast:  # not a connection already replaced
@@ -137,6 +137,8 @@ class EventBus:
             await broadcast.connect()
             subscriber = await subscription.enter_async_context(broadcast.subscribe(self.channel))
             _wake_redis_listener(broadcast)
+            # A lock per connection: a heartbeat stuck in a dead one must not hold up the next.
+            self._publishing = asyncio.Lock()
             self._broadcast = broadcast
             self.connected.set()
             await self._on_connected()
@@ -168,9 +170,10 @@ class EventBus:
             await _close(broadcast)
 
     async def _heartbeat(self, broadcast: Broadcast) -> None:
+        turns = self._publishing
         while self._broadcast is broadcast:
             try:
-                async with self._publishing:
+                async with turns:
                     await broadcast.publish(self.channel, HEARTBEAT)
             except Exception:
                 if self._broadcast is broadcast:

@@ -99,7 +99,7 @@ def read(text: str | bytes) -> EventPayload:
             f"{', '.join(map(str, KNOWN_VERSIONS))}); a newer deploy wrote it"
         )
     if version == 0:
-        data = {"id": data.get("id"), "v": 1, **data}
+        data = {**data, "v": 1}  # the same fields as version 1
     for key, kind in (("id", int), ("action", str), ("occurredAt", str), ("post", dict)):
         if not isinstance(data.get(key), kind):
             raise PayloadError(f"version {version} payload without a valid {key!r}")
