@@ -3,7 +3,7 @@
 A reader resumes with `after:` on one server, then the other, again and again, while
 writers change posts through both and busy processes contend for the CPU: every event
 must arrive exactly once, in order, with the log poll slowed to a minute so that
-nothing is rescued by it.
+nothing is rescued by it, and no publish may fail.
 """
 
 from __future__ import annotations
@@ -41,11 +41,16 @@ async def test_resumes_racing_writes_under_cpu_contention(
     servers = (live_server_factory(**env), live_server_factory(**env))
     token, _ = await signup(servers[0])
     with busy_cpu(os.cpu_count() or 2):
-        result = await resume_stress(servers, token, rounds=12, writes_per_round=8)
+        result = await resume_stress(servers, token, rounds=10, writes_per_round=8)
     print(result.line(bus))
-    assert result.resumes == 12
-    assert result.writes == 12 * 8
+    assert result.resumes == 10
+    assert result.writes == 10 * 8
     assert result.problems == []
     assert result.lost == []
     assert result.duplicated == []
     assert result.out_of_order == 0
+    # No broker trouble here, so no publish may fail: a failed one reaches the other server
+    # only later (with the next event, an announcement, or the poll), which is how this
+    # once lost an event, when overlapping publishes collided on the NOTIFY connection.
+    assert result.bus["publish failures"] == 0
+    assert result.bus["bus reconnects"] == 0
