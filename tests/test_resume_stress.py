@@ -27,6 +27,7 @@ def database_url() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.timeout(300)  # two server starts on a contended machine, then about 25 s of stress
 @pytest.mark.parametrize("bus", ["redis", "postgres"])
 async def test_resumes_racing_writes_under_cpu_contention(
     database_url: str, live_server_factory: Callable[..., LiveServer], bus: str
