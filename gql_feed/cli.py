@@ -36,8 +36,14 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(export_schema())
         return 0
+    # Flags go through the same bounds as the environment (`--port 0` is refused too).
+    flags = (
+        {"host": args.host, "port": args.port, "workers": args.workers}
+        if args.command == "serve"
+        else {}
+    )
     try:
-        settings = Settings()
+        settings = Settings(**{key: value for key, value in flags.items() if value is not None})
     except (ConfigError, ValidationError) as error:
         # A wrong setting is the operator's to fix: say which and how, without a traceback.
         sys.stderr.write(f"gql-feed: cannot start: {describe(error)}\n")
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run_sync_migrations(settings.database_url)
         return 0
-    return serve_forever(settings, args.host, args.port, args.workers)
+    return serve_forever(settings)
 
 
 def describe(error: ConfigError | ValidationError) -> str:
@@ -68,16 +74,8 @@ def describe(error: ConfigError | ValidationError) -> str:
     return "; ".join(problems)
 
 
-def serve_forever(
-    settings: Settings, host: str | None, port: int | None, workers: int | None
-) -> int:
+def serve_forever(settings: Settings) -> int:
     """Run uvicorn with the WebSocket settings chosen by measurement (bench/README.md)."""
-    overrides = {
-        key: value
-        for key, value in {"host": host, "port": port, "workers": workers}.items()
-        if value is not None
-    }
-    settings = settings.model_copy(update=overrides)
     if settings.workers > 1 and settings.broadcast_url.startswith("memory://"):
         logging.getLogger(__name__).warning(
             "%s workers on the in-memory bus: events cross workers only through the "

@@ -2,6 +2,11 @@
 
 Every setting has an embedded default so that `make run` works on a fresh machine with
 nothing else installed: a SQLite file database and the in-memory event bus.
+
+Every setting is also bounded, and a value out of bounds is refused at start with a
+message naming it: a zero or negative size, time or count would not only misbehave
+but can destroy data (a retention of 0 once pruned the whole event log, after which
+event ids restarted at 1 and every process dropped the new events as already seen).
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ import secrets
 import sqlite3
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
@@ -22,6 +27,15 @@ logger = logging.getLogger(__name__)
 MIN_PRODUCTION_SECRET_BYTES = 32
 # INSERT ... RETURNING, which the post and event-log writes use.
 MIN_SQLITE_VERSION = (3, 35, 0)
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+# The bounds every setting of a kind shares.
+Positive = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0, le=24 * 3600, allow_inf_nan=False)]
+Port = Annotated[int, Field(ge=1, le=65_535)]
+Name = Annotated[str, Field(min_length=1)]
 
 
 class ConfigError(RuntimeError):
@@ -36,17 +50,17 @@ class Settings(BaseSettings):
     )
 
     # Where things live.
-    database_url: str = "sqlite+aiosqlite:///./gql_feed.db"
-    broadcast_url: str = "memory://"
-    broadcast_channel: str = "gql_feed_post_events"
+    database_url: Name = "sqlite+aiosqlite:///./gql_feed.db"
+    broadcast_url: Name = "memory://"
+    broadcast_channel: Name = "gql_feed_post_events"
     upload_dir: Path = Path("uploads")
     public_url: str = ""
     auto_migrate: bool = True
 
     # Serving.
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    host: Name = "127.0.0.1"
+    port: Port = 8000
+    workers: Positive = 1
     log_level: str = "info"
     access_log: bool = True
     gc_freeze: bool = True
@@ -62,53 +76,70 @@ class Settings(BaseSettings):
     # Tokens.
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path = Path(".gql_feed_secret")
-    jwt_issuer: str = "gql_feed"
-    jwt_audience: str = "gql_feed"
-    token_ttl_seconds: int = 3600
+    jwt_issuer: Name = "gql_feed"
+    jwt_audience: Name = "gql_feed"
+    token_ttl_seconds: Positive = 3600
 
     # Limits on what clients may ask for.
-    max_upload_bytes: int = 5 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
-    max_request_bytes: int = 6 * 1024 * 1024
-    max_per_page: int = 50
-    max_first: int = 100
-    max_query_depth: int = 12
-    max_query_tokens: int = 2_000
-    max_query_bytes: int = 64 * 1024
-    max_query_cost: int = 3_000
-    document_cache_bytes: int = 32 * 1024 * 1024
-    max_aliases: int = 30
-    max_batch_operations: int = 10
-    login_max_failures: int = 5
-    login_lockout_seconds: int = 300
-    signup_max_per_address: int = Field(default=20, ge=1)
-    signup_period_seconds: int = Field(default=3600, ge=1)
+    max_upload_bytes: Positive = 5 * 1024 * 1024
+    max_image_pixels: Positive = 40_000_000
+    max_request_bytes: Positive = 6 * 1024 * 1024
+    max_per_page: Positive = 50
+    max_first: Positive = 100
+    max_query_depth: Positive = 12
+    max_query_tokens: Positive = 2_000
+    max_query_bytes: Positive = 64 * 1024
+    max_query_cost: Positive = 3_000
+    document_cache_bytes: Positive = 32 * 1024 * 1024
+    max_aliases: Annotated[int, Field(ge=0)] = 30
+    max_batch_operations: Positive = 10
+    login_max_failures: Positive = 5
+    login_lockout_seconds: Positive = 300
+    signup_max_per_address: Positive = 20
+    signup_period_seconds: Positive = 3600
 
     # Work off the event loop: each kind on threads of its own (gql_feed.workers).
-    password_hash_threads: int = Field(default=1, ge=1)
-    password_hash_queue: int = Field(default=16, ge=0)
-    image_threads: int = Field(default=2, ge=1)
+    password_hash_threads: Positive = 1
+    password_hash_queue: Annotated[int, Field(ge=0)] = 16
+    image_threads: Positive = 2
 
     # Accounts and files that went away.
-    known_user_ttl_seconds: float = Field(default=30.0, gt=0)
-    orphan_grace_seconds: int = Field(default=900, ge=60)
+    known_user_ttl_seconds: Seconds = 30.0
+    orphan_grace_seconds: Annotated[int, Field(ge=60)] = 900
 
     # Live events.
-    ws_init_timeout_seconds: float = 10.0
-    ws_keepalive_seconds: float = 15.0
-    ws_max_subscriptions: int = 100
-    ws_max_message_bytes: int = 64 * 1024
-    ws_send_backlog: int = 500
-    event_poll_seconds: float = 1.0
-    event_log_retention: int = 100_000
-    replay_max_events: int = 10_000
+    ws_init_timeout_seconds: Seconds = 10.0
+    ws_keepalive_seconds: Seconds = 15.0
+    ws_max_subscriptions: Positive = 100
+    ws_max_message_bytes: Positive = 64 * 1024
+    ws_send_backlog: Positive = 500
+    event_poll_seconds: Seconds = 1.0
+    event_log_retention: Positive = 100_000
+    replay_max_events: Positive = 10_000
 
     # Persisted documents (api.persisted): APQ cache, and the trusted-documents manifest.
     persisted_queries: bool = True
-    persisted_query_cache_bytes: int = 16 * 1024 * 1024
-    persisted_query_ttl_seconds: int = 24 * 3600
-    persisted_query_redis_prefix: str = "gql_feed:apq:"
+    persisted_query_cache_bytes: Positive = 16 * 1024 * 1024
+    persisted_query_ttl_seconds: Positive = 24 * 3600
+    persisted_query_redis_prefix: Name = "gql_feed:apq:"
     trusted_documents: Path | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _check_retention(self) -> Settings:
+        if self.event_log_retention < self.replay_max_events:
+            raise ConfigError(
+                f"GQL_FEED_EVENT_LOG_RETENTION ({self.event_log_retention}) must be at least "
+                f"GQL_FEED_REPLAY_MAX_EVENTS ({self.replay_max_events}): a resume may replay "
+                "that many events, so the log must keep them."
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_sqlite_version(self) -> Settings:

@@ -23,6 +23,7 @@ from gql_feed.config import Settings
 from gql_feed.events.hub import HubEvent
 from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
+from gql_feed.storage.event_log import LoggedEvent
 from tests.server import TEST_SECRET
 
 FEED = """
@@ -224,8 +225,8 @@ class FakeHub:
         ids = [e.id for e in self.events]
         return (min(ids), max(ids)) if ids else (0, 0)
 
-    async def read_after(self, after: int, limit: int) -> list[HubEvent]:
-        return [e for e in self.events if e.id > after][:limit]
+    async def read_after(self, after: int, limit: int) -> list[LoggedEvent]:
+        return [LoggedEvent(e.id, e.payload) for e in self.events if e.id > after][:limit]
 
     async def catch_up_to(self, event_id: int) -> None:
         """This hub has delivered everything it will; the real one reads the log here."""

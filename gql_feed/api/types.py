@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from gql_feed.api.context import Context
+from gql_feed.events.payload import EventPayload, PostPayload, UserPayload
 from gql_feed.services.errors import NotFound
 from gql_feed.services.records import PostRecord, UserRecord
 
@@ -43,7 +43,7 @@ class User:
         )
 
     @classmethod
-    def from_event(cls, data: dict[str, Any]) -> User:
+    def from_event(cls, data: UserPayload) -> User:
         return cls(
             id=strawberry.ID(str(data["id"])),
             name=data["name"],
@@ -100,7 +100,7 @@ class Post:
         )
 
     @classmethod
-    def from_event(cls, data: dict[str, Any]) -> Post:
+    def from_event(cls, data: PostPayload) -> Post:
         creator = User.from_event(data["creator"])
         return cls(
             id=strawberry.ID(str(data["id"])),
@@ -164,7 +164,8 @@ class PostEvent:
     occurred_at: datetime
 
     @classmethod
-    def from_event(cls, data: dict[str, Any]) -> PostEvent:
+    def from_event(cls, data: EventPayload) -> PostEvent:
+        """The API object of an event payload (read by `events.payload`, any known version)."""
         return cls(
             id=strawberry.ID(str(data["id"])),
             action=PostAction(data["action"]),

@@ -11,6 +11,12 @@ the bus is only the fast path (Redis pub/sub is at-most-once).
 A failed publish of an event also ends the connection: the client library may well
 reconnect by itself and carry on, but what was published meanwhile is gone, and only
 a fresh subscription is followed by a catch-up from the log.
+
+Publishes (events and heartbeats) take turns on one connection: broadcaster's
+PostgreSQL backend sends NOTIFY on its one asyncpg connection, which refuses a second
+operation while one is in flight ("another operation is in progress"). Two overlapping
+publishes, likelier the slower the machine, lost an event for every other process
+until their next poll of the log.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ class EventBus:
         self._silence_seconds = silence_seconds
         self._broadcast: Broadcast | None = None
         self._task: asyncio.Task[None] | None = None
+        self._publishing = asyncio.Lock()
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
@@ -79,23 +86,32 @@ class EventBus:
             if not self._task.done():
                 logger.warning("The event bus did not stop within %ss", STOP_SECONDS)
 
-    async def publish(self, event: LoggedEvent) -> None:
-        """Best effort: a failure is logged, and every process recovers the event from the log."""
-        broadcast = self._broadcast
+    async def publish(self, event: LoggedEvent) -> bool:
+        """Best effort: False when it failed (logged); every process recovers it from the log."""
         EVENTS_PUBLISHED.inc()
+        if await self._send(bus_message(event)):
+            return True
+        PUBLISH_FAILURES.inc()
+        logger.warning("Publishing event %s failed; it stays in the log", event.id)
+        return False
+
+    async def announce(self, event_id: int) -> bool:
+        """Tell every process that events up to `event_id` are in the log (`#<id>`)."""
+        return await self._send(f"#{event_id}")
+
+    async def _send(self, message: str) -> bool:
+        broadcast, turns = self._broadcast, self._publishing
         if broadcast is None or not self.connected.is_set():
-            PUBLISH_FAILURES.inc()
-            logger.warning("Event bus down: event %s stays in the log for catch-up", event.id)
-            return
+            return False
         try:
             # Bounded, so that a broker cut off without a reset never holds up a mutation.
-            async with asyncio.timeout(PUBLISH_SECONDS):
-                await broadcast.publish(self.channel, bus_message(event))
+            async with asyncio.timeout(PUBLISH_SECONDS), turns:
+                await broadcast.publish(self.channel, message)
         except Exception:
-            PUBLISH_FAILURES.inc()
-            logger.warning("Publishing event %s failed; it stays in the log", event.id)
             if self._broadcast is broadcast:  # not a connection already replaced
                 self.connected.clear()
+            return False
+        return True
 
     async def _supervise(self) -> None:
         delay = 0.2
@@ -121,6 +137,8 @@ class EventBus:
             await broadcast.connect()
             subscriber = await subscription.enter_async_context(broadcast.subscribe(self.channel))
             _wake_redis_listener(broadcast)
+            # A lock per connection: a heartbeat stuck in a dead one must not hold up the next.
+            self._publishing = asyncio.Lock()
             self._broadcast = broadcast
             self.connected.set()
             await self._on_connected()
@@ -152,9 +170,11 @@ class EventBus:
             await _close(broadcast)
 
     async def _heartbeat(self, broadcast: Broadcast) -> None:
+        turns = self._publishing
         while self._broadcast is broadcast:
             try:
-                await broadcast.publish(self.channel, HEARTBEAT)
+                async with turns:
+                    await broadcast.publish(self.channel, HEARTBEAT)
             except Exception:
                 if self._broadcast is broadcast:
                     self.connected.clear()  # /ready and publishers know at once

@@ -6,6 +6,14 @@ already committed (ids are gapless and commit-ordered, see `storage.event_log`),
 are read from the log first. A cheap poll of the log's newest id (one query per process
 per interval, never per subscriber) catches anything the bus lost altogether, such as
 an event published while the broker was down.
+
+An event this process could not publish (the broker down, a publish failed) is
+announced as soon as the bus is back, as `#<id>`: every other process then reads it
+from the log at once instead of at its next poll, which may be far off.
+
+The log is read in short sessions that end before anything is delivered: fanning a
+batch out may take seconds, and no transaction (nor pooled connection) is held
+meanwhile.
 """
 
 from __future__ import annotations
@@ -17,12 +25,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
-
+from gql_feed.events import payload
 from gql_feed.events.bus import EventBus
-from gql_feed.events.metrics import DELIVERY_LAG, EVENTS_CAUGHT_UP, EVENTS_RECEIVED
+from gql_feed.events.metrics import (
+    DELIVERY_LAG,
+    EVENTS_CAUGHT_UP,
+    EVENTS_RECEIVED,
+    EVENTS_UNREADABLE,
+)
+from gql_feed.events.payload import EventPayload, PayloadError
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database
 from gql_feed.storage.event_log import LoggedEvent
@@ -39,12 +52,26 @@ class HubEvent:
 
     id: int
     payload: str
-    data: dict[str, Any]
+    data: EventPayload
     received_at: float = field(default_factory=time.monotonic)
 
     @classmethod
     def decode(cls, logged: LoggedEvent) -> HubEvent:
-        return cls(logged.id, logged.payload, orjson.loads(logged.payload))
+        """Raises PayloadError for a payload this version cannot read."""
+        data = payload.read(logged.payload)
+        if data["id"] != logged.id:
+            raise PayloadError(f"the payload names event {data['id']}")
+        return cls(logged.id, logged.payload, data)
+
+    @classmethod
+    def read(cls, logged: LoggedEvent) -> HubEvent | None:
+        """The event, or None (logged) when this version cannot read it: skip it, go on."""
+        try:
+            return cls.decode(logged)
+        except PayloadError as error:
+            logger.error("Skipping event %s: %s", logged.id, error)
+            EVENTS_UNREADABLE.inc()
+            return None
 
 
 class EventSink(Protocol):
@@ -71,6 +98,8 @@ class EventHub:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._local: set[asyncio.Task[None]] = set()
+        # The newest event of this process that no other process may have heard of.
+        self._unannounced = 0
 
     def add_sink(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -95,16 +124,16 @@ class EventHub:
         The local fan-out runs as its own task, so the mutation that made the event
         answers its client without waiting for thousands of socket writes.
         """
-        await self.bus.publish(event)
-        task = asyncio.create_task(self._accept(event.id, event))
+        if not await self.bus.publish(event):
+            self._unannounced = max(self._unannounced, event.id)
+        task = asyncio.create_task(self._accept(event.id, HubEvent.read(event)))
         self._local.add(task)
         task.add_done_callback(self._local.discard)
 
-    async def read_after(self, after: int, limit: int) -> Sequence[HubEvent]:
-        """Events after `after` from the log, decoded; for subscribers that resume."""
+    async def read_after(self, after: int, limit: int) -> Sequence[LoggedEvent]:
+        """Events after `after` from the log, as stored; for subscribers that resume."""
         async with self.db.read() as session:
-            logged = await event_log.read_after(session, after, limit)
-        return [HubEvent.decode(event) for event in logged]
+            return await event_log.read_after(session, after, limit)
 
     async def catch_up_to(self, event_id: int) -> None:
         """Hand every event up to `event_id` to the sinks now, reading the log if need be.
@@ -125,17 +154,36 @@ class EventHub:
             return await event_log.bounds(session)
 
     async def _on_bus_message(self, message: str) -> None:
-        if message.startswith("#"):
-            await self._accept(int(message[1:]), None)
+        """An event, or `#<id>` (too large to travel, or announced late): read from the log.
+
+        A message this version cannot read still moves the hub on by its id: the catch-up
+        reads it from the log, logs it, and goes on with the next event.
+        """
+        event: HubEvent | None = None
+        try:
+            if message.startswith("#"):
+                event_id = int(message[1:])
+            else:
+                try:
+                    data = payload.read(message)  # decoded once, here, for every sink
+                    event_id = data["id"]
+                    event = HubEvent(event_id, message, data)
+                except PayloadError:
+                    event_id = payload.event_id(message)
+        except ValueError:  # PayloadError too
+            logger.error("Ignoring a bus message that names no event: %.100r", message)
             return
-        event_id = orjson.loads(message)["id"]
-        await self._accept(event_id, LoggedEvent(event_id, message))
+        await self._accept(event_id, event)
 
     async def _on_bus_connected(self) -> None:
         async with self._lock:
             await self._catch_up(None)
+        unannounced = self._unannounced
+        announced = unannounced and await self.bus.announce(unannounced)
+        if announced and self._unannounced == unannounced:  # no newer failure meanwhile
+            self._unannounced = 0
 
-    async def _accept(self, event_id: int, event: LoggedEvent | None) -> None:
+    async def _accept(self, event_id: int, event: HubEvent | None) -> None:
         if event_id <= self.last_id:
             return
         async with self._lock:
@@ -144,23 +192,30 @@ class EventHub:
             if event_id > self.last_id + 1 or event is None:
                 await self._catch_up(event_id)
                 return
-            await self._deliver(HubEvent.decode(event))
+            await self._deliver(event)
 
     async def _catch_up(self, upto: int | None) -> None:
-        """Deliver every logged event after `last_id` (up to `upto`, or all of them)."""
-        async with self.db.read() as session:
-            if upto is None:
-                _, upto = await event_log.bounds(session)
-            while self.last_id < upto:
+        """Deliver every logged event after `last_id` (up to `upto`, or all of them).
+
+        Each batch is read in a session of its own, closed before the batch is delivered.
+        """
+        if upto is None:
+            _, upto = await self.log_bounds()
+        while self.last_id < upto:
+            async with self.db.read() as session:
                 batch = await event_log.read_range(
                     session, self.last_id, min(upto, self.last_id + CATCH_UP_BATCH)
                 )
-                if not batch:
-                    logger.error("Event log has no events after %s up to %s", self.last_id, upto)
-                    return
-                EVENTS_CAUGHT_UP.inc(len(batch))
-                for logged in batch:
-                    await self._deliver(HubEvent.decode(logged))
+            if not batch:
+                logger.error("Event log has no events after %s up to %s", self.last_id, upto)
+                return
+            EVENTS_CAUGHT_UP.inc(len(batch))
+            for logged in batch:
+                event = HubEvent.read(logged)
+                if event is None:
+                    self.last_id = logged.id
+                    continue
+                await self._deliver(event)
 
     async def _deliver(self, event: HubEvent) -> None:
         self.last_id = event.id

@@ -17,6 +17,10 @@ EVENTS_RECEIVED = Counter(
 EVENTS_CAUGHT_UP = Counter(
     "gql_feed_events_caught_up_total", "Events read from the log because the bus did not bring them"
 )
+EVENTS_UNREADABLE = Counter(
+    "gql_feed_events_unreadable_total",
+    "Events skipped because their payload is of a version this process cannot read",
+)
 BUS_RECONNECTS = Counter("gql_feed_bus_reconnects_total", "Times the bus subscription was re-made")
 DELIVERY_LAG = Histogram(
     "gql_feed_event_delivery_lag_seconds",

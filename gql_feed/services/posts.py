@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_feed.events.payload import Action, event_body
 from gql_feed.services.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
 from gql_feed.services.records import PostRecord, UserRecord
 from gql_feed.storage import event_log
@@ -268,13 +269,9 @@ class PostService:
 
     @staticmethod
     async def _record(
-        session: AsyncSession, action: str, change: PostWithCreator, occurred_at: datetime
+        session: AsyncSession, action: Action, change: PostWithCreator, occurred_at: datetime
     ) -> LoggedEvent:
-        body = {
-            "action": action,
-            "occurredAt": occurred_at.isoformat(),
-            "post": change.post.event_json(change.creator),
-        }
+        body = event_body(action, occurred_at, change.post.event_json(change.creator))
         return await event_log.append(
             session, action=action, post_id=change.post.id, occurred_at=occurred_at, body=body
         )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from gql_feed.events.payload import PostPayload, UserPayload
 from gql_feed.storage import models
 
 
@@ -25,7 +25,7 @@ class UserRecord:
     def of(cls, user: models.User) -> UserRecord:
         return cls(user.id, user.email, user.name, user.status, user.created_at)
 
-    def public_json(self) -> dict[str, Any]:
+    def public_json(self) -> UserPayload:
         """What an event may carry about a user: never the email."""
         return {
             "id": self.id,
@@ -57,7 +57,7 @@ class PostRecord:
             post.updated_at,
         )
 
-    def event_json(self, creator: UserRecord) -> dict[str, Any]:
+    def event_json(self, creator: UserRecord) -> PostPayload:
         return {
             "id": self.id,
             "title": self.title,

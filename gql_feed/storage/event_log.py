@@ -12,10 +12,9 @@ from the log", never "wait and hope".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import orjson
 from sqlalchemy import String, bindparam, cast, delete, func, insert, literal, select, text
@@ -59,11 +58,17 @@ class LoggedEvent:
 
 
 async def append(
-    session: AsyncSession, *, action: str, post_id: int, occurred_at: datetime, body: dict[str, Any]
+    session: AsyncSession,
+    *,
+    action: str,
+    post_id: int,
+    occurred_at: datetime,
+    body: Mapping[str, object],
 ) -> LoggedEvent:
     """Insert the event as the last write of the caller's transaction and return it encoded.
 
-    The payload is `{"id": <event id>, **body}` encoded by orjson, exactly as stored. On
+    The payload is `{"id": <event id>, **body}` encoded by orjson, exactly as stored;
+    `body` is an `events.payload.EventBody` (this layer stores it without reading it). On
     PostgreSQL the lock is a statement of its own: under READ COMMITTED a statement sees
     what had committed when it began, so the insert that reads max(id) must begin only
     once the lock is held.
@@ -84,7 +89,7 @@ async def append(
     return LoggedEvent(row.id, row.payload)
 
 
-def _after_id(body: dict[str, Any]) -> str:
+def _after_id(body: Mapping[str, object]) -> str:
     """The JSON of `{"id": N, **body}` from just after N on: `,"action":...}`.
 
     orjson writes no whitespace, so `'{"id":' + str(N) + _after_id(body)` is byte for
@@ -125,7 +130,13 @@ async def bounds(session: AsyncSession) -> tuple[int, int]:
 
 
 async def prune(session: AsyncSession, keep: int) -> int:
-    """Drop all but the newest `keep` events; returns how many were removed."""
+    """Drop all but the newest `keep` events; returns how many were removed.
+
+    The newest event always stays, whatever `keep` says: the next id is the newest
+    plus one, so an emptied log would start again at 1, and every process, already past
+    those ids, would drop the new events as seen.
+    """
+    keep = max(keep, 1)
     newest = await session.scalar(select(func.max(PostEventRow.id)))
     if newest is None or newest <= keep:
         return 0

@@ -17,7 +17,7 @@ import logging
 from gql_feed.api.live.groups import Subscriber
 from gql_feed.api.live.results import INTERNAL_ERROR_PAYLOAD
 from gql_feed.api.types import PostEvent
-from gql_feed.events.hub import EventHub
+from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.services.errors import EventLogExpired
 
 logger = logging.getLogger(__name__)
@@ -56,11 +56,12 @@ async def replay(
         events = await hub.read_after(cursor, min(BATCH, upto - cursor))
         if not events:
             raise EventLogExpired(f"Event {cursor + 1} is no longer kept; refetch.")
-        for event in events:
-            if event.id != cursor + 1:
+        for logged in events:
+            if logged.id != cursor + 1:
                 raise EventLogExpired(f"Event {cursor + 1} is no longer kept; refetch.")
-            cursor = event.id
-            if not group.accepts(event.data["action"]):
+            cursor = logged.id
+            event = HubEvent.read(logged)  # None: a newer version's, skipped as the hub does
+            if event is None or not group.accepts(event.data["action"]):
                 continue
             try:
                 rendered = group.render(PostEvent.from_event(event.data))
