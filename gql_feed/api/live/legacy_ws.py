@@ -55,14 +55,14 @@ class LegacyWsProtocol(LiveProtocol):
     subprotocol = "graphql-ws"
     next_type = "data"
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    def dispatch(self, message: dict[str, Any]) -> None:
         match message["type"]:
             case "connection_init":
                 self.handle_connection_init(
                     {"type": "connection_init", "payload": optional_object(message, "payload")}
                 )
             case "start":
-                await self.handle_start(
+                self.handle_start(
                     {
                         "id": message_id(message),
                         "type": "start",
@@ -86,9 +86,10 @@ class LegacyWsProtocol(LiveProtocol):
         self.send_json({"type": "connection_ack"})
         self.connection.send_text(KEEP_ALIVE)
 
-    async def handle_start(self, message: StartMessage) -> None:
+    def handle_start(self, message: StartMessage) -> None:
         op_id = message["id"]
-        if self.claims is None:
+        claims = self.claims
+        if claims is None:
             self.send_json(
                 {
                     "id": op_id,
@@ -98,7 +99,7 @@ class LegacyWsProtocol(LiveProtocol):
             )
             raise CloseConnection(CloseCode.UNAUTHORIZED, "Unauthorized")
         self.stop(op_id)
-        await self.start(op_id, message["payload"])
+        self.start(op_id, message["payload"], claims)
 
     def handle_stop(self, message: StopMessage) -> None:
         if self.stop(message["id"]):

@@ -5,8 +5,9 @@ to one `handle_<type>` method; those call `authenticate`, `start` and `stop` her
 only differences left to the subclasses are message names and error framing.
 
 Per connection there is no task while it is idle: a live subscription is an entry in
-its group. A task exists only while a query or mutation runs, or while a resumed
-subscription replays from the log.
+its group. A task exists only while an operation is being prepared (its APQ lookup and
+validation may wait, and the socket's other messages must not wait behind them), while a
+query or mutation runs, or while a resumed subscription replays from the log.
 """
 
 from __future__ import annotations
@@ -85,18 +86,22 @@ class LiveProtocol(ABC):
 
     # Messages in.
 
-    async def receive(self, text: str) -> None:
-        """Parse one message and hand it to its handler."""
+    def receive(self, text: str) -> None:
+        """Parse one message and hand it to its handler.
+
+        Handling is synchronous: whatever must wait runs in the operation's own task
+        (`start`), so no message waits behind another one's I/O.
+        """
         try:
             message = orjson.loads(text)
         except orjson.JSONDecodeError:
             raise CloseConnection(CloseCode.BAD_REQUEST, "Invalid message: not JSON") from None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise CloseConnection(CloseCode.BAD_REQUEST, "Invalid message: no type")
-        await self.dispatch(message)
+        self.dispatch(message)
 
     @abstractmethod
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    def dispatch(self, message: dict[str, Any]) -> None:
         """Validate the message for its type and call its `handle_<type>` method."""
 
     # Messages out.
@@ -157,11 +162,14 @@ class LiveProtocol(ABC):
             )
         self.init_received = True
 
-    async def start(self, op_id: str, payload: OperationPayload) -> None:
-        """Run what the client asked for under `op_id` (which the caller checked is free)."""
-        claims = self.claims
-        if claims is None:
-            raise CloseConnection(CloseCode.UNAUTHORIZED, "Unauthorized")
+    def start(self, op_id: str, payload: OperationPayload, claims: Claims) -> None:
+        """Run what the client asked for under `op_id` (which the caller checked is free).
+
+        The caller has checked that the connection is authenticated (`claims`). What
+        follows may wait (an APQ lookup in Redis, validating a large document), so it runs
+        as the operation's own task, listed in `active` like a running query: the socket's
+        next messages (a ping, a `complete` for this very id) are handled meanwhile.
+        """
         if self.expires_at is not None and time.monotonic() >= self.expires_at:
             raise CloseConnection(CloseCode.TOKEN_EXPIRED, "Token expired")
         if len(self.active) >= self.settings.ws_max_subscriptions:
@@ -169,23 +177,39 @@ class LiveProtocol(ABC):
             refusal = TooManySubscriptions(f"At most {limit} operations per connection.")
             self.send_error(op_id, [feed_error(refusal)])
             return
+        self.active[op_id] = asyncio.create_task(self._start(op_id, payload, claims))
+
+    async def _start(self, op_id: str, payload: OperationPayload, claims: Claims) -> None:
+        try:
+            await self._prepare_and_run(op_id, payload, claims)
+        except Exception:
+            logger.exception("Starting a live operation failed")
+            self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
+
+    async def _prepare_and_run(self, op_id: str, payload: OperationPayload, claims: Claims) -> None:
         try:
             query = await self.operations.persisted.resolve_payload(payload)
         except DocumentRefused as refusal:
-            self.send_error(op_id, [feed_error(refusal)])
+            self._fail(op_id, [feed_error(refusal)])
             return
         request = Request(query, payload.get("operationName"), payload.get("variables") or {})
         operation = await self.operations.prepare(request)
-        if self.connection.closing:
+        if self.connection.closing or self.active.get(op_id) is not asyncio.current_task():
             return
         if isinstance(operation, Invalid):
-            self.send_error(op_id, operation.errors)
+            self._fail(op_id, operation.errors)
         elif operation.kind is OperationType.SUBSCRIPTION:
             self._subscribe(op_id, operation, request, claims)
         elif operation.sends_upload(request.variables):
-            self.send_error(op_id, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
+            self._fail(op_id, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
         else:
-            self.active[op_id] = asyncio.create_task(self._run_once(op_id, request, claims))
+            await self._run_once(op_id, request, claims)
+
+    def _fail(self, op_id: str, errors: list[GraphQLError]) -> None:
+        """End the operation still starting under `op_id` with request errors."""
+        if self.active.get(op_id) is asyncio.current_task():
+            del self.active[op_id]
+            self.send_error(op_id, errors)
 
     def stop(self, op_id: str) -> bool:
         """End an operation the client no longer wants; False if it was not running."""
@@ -211,9 +235,10 @@ class LiveProtocol(ABC):
         def make_subscriber(group: Group) -> Subscriber:
             return Subscriber(op_id, prefix, connection, group)
 
-        joined = self.operations.subscribe(operation, request, claims, make_subscriber)
+        held = {entry.group.key for entry in self.active.values() if isinstance(entry, Subscriber)}
+        joined = self.operations.subscribe(operation, request, claims, make_subscriber, held)
         if isinstance(joined, list):
-            self.send_error(op_id, joined)
+            self._fail(op_id, joined)
             return
         subscriber = joined.subscriber
         self.active[op_id] = subscriber

@@ -133,7 +133,7 @@ class LiveServer:
                     raise CloseConnection(
                         CloseCode.MESSAGE_TOO_BIG, f"Message larger than {limit} bytes"
                     )
-                await protocol.receive(text)
+                protocol.receive(text)
             except CloseConnection as close:
                 connection.close(close.code, close.reason)
             except Exception:
