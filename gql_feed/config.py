@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     ws_init_timeout_seconds: float = 10.0
     ws_keepalive_seconds: float = 15.0
     ws_max_subscriptions: int = 100
+    ws_max_groups_per_connection: int = Field(default=10, ge=1)
+    live_max_groups: int = Field(default=1000, ge=1)
     ws_max_message_bytes: int = 64 * 1024
     ws_send_backlog: int = 500
     event_poll_seconds: float = 1.0
