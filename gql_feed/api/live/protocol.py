@@ -5,9 +5,9 @@ to one `handle_<type>` method; those call `authenticate`, `start` and `stop` her
 only differences left to the subclasses are message names and error framing.
 
 Per connection there is no task while it is idle: a live subscription is an entry in
-its group. A task exists only while an operation is being prepared (its APQ lookup and
-validation may wait, and the socket's other messages must not wait behind them), while a
-query or mutation runs, or while a resumed subscription replays from the log.
+its group. A task exists only while an operation being prepared waits (an APQ lookup in
+Redis: the socket's other messages must not wait behind it), while a query or mutation
+runs, or while a resumed subscription replays from the log.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.types import Scope
 
 from gql_feed.api.live.auth import authenticate
 from gql_feed.api.live.close_codes import CloseCode, CloseConnection
-from gql_feed.api.live.connection import Connection, CoroutineSend
+from gql_feed.api.live.connection import Connection, CoroutineSend, Resume
 from gql_feed.api.live.documents import Invalid, Operation
 from gql_feed.api.live.groups import Group, Subscriber
 from gql_feed.api.live.messages import OperationPayload
@@ -46,6 +46,20 @@ NO_UPLOADS = "Files cannot be uploaded over a WebSocket; send this mutation over
 
 class TooManySubscriptions(FeedError):
     code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class Starting:
+    """An operation from its subscribe message to its first answer: being prepared, or
+    (a query or mutation) running. `task` is set once it had to wait (see `start`)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+
+
+async def _finish(resume: Resume) -> None:
+    await resume
 
 
 class LiveProtocol(ABC):
@@ -82,7 +96,7 @@ class LiveProtocol(ABC):
         self.init_received = False
         self.init_deadline: float | None = time.monotonic() + settings.ws_init_timeout_seconds
         self.expires_at: float | None = None
-        self.active: dict[str, Subscriber | asyncio.Task[None]] = {}
+        self.active: dict[str, Subscriber | Starting] = {}
 
     # Messages in.
 
@@ -165,10 +179,12 @@ class LiveProtocol(ABC):
     def start(self, op_id: str, payload: OperationPayload, claims: Claims) -> None:
         """Run what the client asked for under `op_id` (which the caller checked is free).
 
-        The caller has checked that the connection is authenticated (`claims`). What
-        follows may wait (an APQ lookup in Redis, validating a large document), so it runs
-        as the operation's own task, listed in `active` like a running query: the socket's
-        next messages (a ping, a `complete` for this very id) are handled meanwhile.
+        The caller has checked that the connection is authenticated (`claims`). The
+        operation runs at once, inside this message's handling, up to the first point
+        where it has to wait (an APQ lookup in Redis, a query's database reads): usually
+        there is none, and a subscriber is in its group before the next message is read.
+        If there is one, the rest runs as a task, so the socket's next messages (a ping, a
+        `complete` for this very id) are handled without waiting behind it.
         """
         if self.expires_at is not None and time.monotonic() >= self.expires_at:
             raise CloseConnection(CloseCode.TOKEN_EXPIRED, "Token expired")
@@ -177,37 +193,48 @@ class LiveProtocol(ABC):
             refusal = TooManySubscriptions(f"At most {limit} operations per connection.")
             self.send_error(op_id, [feed_error(refusal)])
             return
-        self.active[op_id] = asyncio.create_task(self._start(op_id, payload, claims))
-
-    async def _start(self, op_id: str, payload: OperationPayload, claims: Claims) -> None:
+        starting = Starting()
+        self.active[op_id] = starting
+        run = self._start(op_id, starting, payload, claims)
         try:
-            await self._prepare_and_run(op_id, payload, claims)
+            waiting_on = run.send(None)
+        except StopIteration:
+            return
+        starting.task = asyncio.create_task(_finish(Resume(run, waiting_on)))
+
+    async def _start(
+        self, op_id: str, starting: Starting, payload: OperationPayload, claims: Claims
+    ) -> None:
+        try:
+            await self._prepare_and_run(op_id, starting, payload, claims)
         except Exception:
             logger.exception("Starting a live operation failed")
             self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
 
-    async def _prepare_and_run(self, op_id: str, payload: OperationPayload, claims: Claims) -> None:
+    async def _prepare_and_run(
+        self, op_id: str, starting: Starting, payload: OperationPayload, claims: Claims
+    ) -> None:
         try:
             query = await self.operations.persisted.resolve_payload(payload)
         except DocumentRefused as refusal:
-            self._fail(op_id, [feed_error(refusal)])
+            self._fail(op_id, starting, [feed_error(refusal)])
             return
         request = Request(query, payload.get("operationName"), payload.get("variables") or {})
         operation = await self.operations.prepare(request)
-        if self.connection.closing or self.active.get(op_id) is not asyncio.current_task():
+        if self.connection.closing or self.active.get(op_id) is not starting:
             return
         if isinstance(operation, Invalid):
-            self._fail(op_id, operation.errors)
+            self._fail(op_id, starting, operation.errors)
         elif operation.kind is OperationType.SUBSCRIPTION:
-            self._subscribe(op_id, operation, request, claims)
+            self._subscribe(op_id, starting, operation, request, claims)
         elif operation.sends_upload(request.variables):
-            self._fail(op_id, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
+            self._fail(op_id, starting, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
         else:
-            await self._run_once(op_id, request, claims)
+            await self._run_once(op_id, starting, request, claims)
 
-    def _fail(self, op_id: str, errors: list[GraphQLError]) -> None:
+    def _fail(self, op_id: str, starting: Starting, errors: list[GraphQLError]) -> None:
         """End the operation still starting under `op_id` with request errors."""
-        if self.active.get(op_id) is asyncio.current_task():
+        if self.active.get(op_id) is starting:
             del self.active[op_id]
             self.send_error(op_id, errors)
 
@@ -227,7 +254,12 @@ class LiveProtocol(ABC):
             self._discard(entry)
 
     def _subscribe(
-        self, op_id: str, operation: Operation, request: Request, claims: Claims
+        self,
+        op_id: str,
+        starting: Starting,
+        operation: Operation,
+        request: Request,
+        claims: Claims,
     ) -> None:
         prefix = self.next_prefix(op_id)
         connection = self.connection
@@ -238,7 +270,7 @@ class LiveProtocol(ABC):
         held = {entry.group.key for entry in self.active.values() if isinstance(entry, Subscriber)}
         joined = self.operations.subscribe(operation, request, claims, make_subscriber, held)
         if isinstance(joined, list):
-            self._fail(op_id, joined)
+            self._fail(op_id, starting, joined)
             return
         subscriber = joined.subscriber
         self.active[op_id] = subscriber
@@ -267,23 +299,25 @@ class LiveProtocol(ABC):
         finally:
             subscriber.replay = None
 
-    async def _run_once(self, op_id: str, request: Request, claims: Claims) -> None:
+    async def _run_once(
+        self, op_id: str, starting: Starting, request: Request, claims: Claims
+    ) -> None:
         try:
             payload = await self.operations.execute(request, claims, self.client)
         except Exception:
             logger.exception("A query or mutation over the WebSocket failed")
             self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
             return
-        if self.active.get(op_id) is not asyncio.current_task():
+        if self.active.get(op_id) is not starting:
             return
         del self.active[op_id]
         self.connection.send_text(self.next_prefix(op_id) + payload + "}")
         self.send_complete(op_id)
 
-    def _discard(self, entry: Subscriber | asyncio.Task[None]) -> None:
+    def _discard(self, entry: Subscriber | Starting) -> None:
         if isinstance(entry, Subscriber):
             self.operations.unsubscribe(entry)
             if entry.replay is not None:
                 entry.replay.cancel()
-        else:
-            entry.cancel()
+        elif entry.task is not None:
+            entry.task.cancel()
