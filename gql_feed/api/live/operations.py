@@ -121,7 +121,10 @@ class Operations:
         except (orjson.JSONEncodeError, TypeError):
             return [GraphQLError("The variables cannot be encoded as JSON.")]
         viewer_id = claims.user_id if operation.viewer_dependent else None
-        key = GroupKey(operation.key, request.operation_name, variables_key, viewer_id)
+        # The operation's own name: `operationName` may be left out when it is the only one.
+        definition_name = operation.definition.name
+        name = definition_name.value if definition_name is not None else None
+        key = GroupKey(operation.key, name, variables_key, viewer_id)
         per_connection = self.settings.ws_max_groups_per_connection
         if key not in held and len(held) >= per_connection:
             refusal = TooManyGroups(
