@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -79,3 +80,34 @@ async def test_a_subscriber_gets_only_events_after_it_joined() -> None:
     await ops.groups.deliver(event(2))
     assert ids(first_socket.texts()) == ["1", "2"]
     assert ids(second_socket.texts()) == ["2"]
+
+
+async def test_a_long_pass_over_many_groups_lets_the_loop_run_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ops = operations()
+    sockets = [
+        (await join(ops, str(n), f"subscription {{ e{n}: postEvents {{ id }} }}"))[1]
+        for n in range(6)
+    ]
+    original = Group.render
+
+    def heavy(self: Group, root: Any) -> Any:
+        time.sleep(0.004)  # a group whose execution takes a while, synchronously
+        return original(self, root)
+
+    monkeypatch.setattr(Group, "render", heavy)
+    written_when_other_work_ran: list[int] = []
+
+    async def other_work() -> None:
+        while True:
+            written_when_other_work_ran.append(sum(len(s.sent) for s in sockets))
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    await ops.groups.deliver(event(1))
+    other.cancel()
+    assert all(len(socket.sent) == 1 for socket in sockets)
+    # The other task ran while the pass was under way, not only before and after it.
+    assert any(0 < written < len(sockets) for written in written_when_other_work_ran)

@@ -171,8 +171,9 @@ class Groups:
     async def deliver(self, event: HubEvent) -> None:
         """The hub's sink: called once per event, in id order, under the hub's lock.
 
-        Only synchronous work happens here; an execution that must wait is left to its
-        group's worker, so the hub moves on to the next event meanwhile.
+        An execution that must wait is left to its group's worker, so the hub moves on
+        to the next event meanwhile; and once the groups have taken `SLICE_SECONDS`, the
+        loop gets a turn before the next group (a ping, a subscribe), every slice.
         """
         if not self._groups:
             return
@@ -185,6 +186,9 @@ class Groups:
                 continue
             if root is None:
                 root = PostEvent.from_event(event.data)
+            elif time.perf_counter() - slice_started > SLICE_SECONDS:
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
             try:
                 rendered = group.render(root)
             except Exception:
@@ -194,10 +198,6 @@ class Groups:
                 frames += self.fan_out(group, event.id, rendered)
             else:
                 self._defer(group, event.id, rendered)
-            now = time.perf_counter()
-            if now - slice_started > SLICE_SECONDS:
-                await asyncio.sleep(0)
-                slice_started = time.perf_counter()
         finished = time.perf_counter()
         metrics.EVENTS_FANNED_OUT.inc()
         metrics.FRAMES_SENT.inc(frames)
