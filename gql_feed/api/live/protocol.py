@@ -103,8 +103,8 @@ class LiveProtocol(ABC):
     def receive(self, text: str) -> None:
         """Parse one message and hand it to its handler.
 
-        Handling is synchronous: whatever must wait runs in the operation's own task
-        (`start`), so no message waits behind another one's I/O.
+        Handling is synchronous: an operation that must wait carries on as a task of its
+        own (`start`), so no message waits behind another one's I/O.
         """
         try:
             message = orjson.loads(text)
@@ -320,4 +320,8 @@ class LiveProtocol(ABC):
             if entry.replay is not None:
                 entry.replay.cancel()
         elif entry.task is not None:
-            entry.task.cancel()
+            # Not at once: a task cancelled before its first step never reaches the
+            # operation's coroutine (driven by hand so far), which would then be closed
+            # with GeneratorExit instead of cancelled where it waits. Its first step was
+            # scheduled first, so this comes after it.
+            asyncio.get_running_loop().call_soon(entry.task.cancel)
