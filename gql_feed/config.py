@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     ws_init_timeout_seconds: Seconds = 10.0
     ws_keepalive_seconds: Seconds = 15.0
     ws_max_subscriptions: Positive = 100
+    ws_max_groups_per_connection: Positive = 10
+    live_max_groups: Positive = 1000
     ws_max_message_bytes: Positive = 64 * 1024
     ws_send_backlog: Positive = 500
     event_poll_seconds: Seconds = 1.0

@@ -1,9 +1,11 @@
 """WebSocket close codes, named once, with the exception that asks for one.
 
-The 44xx codes are graphql-ws PROTOCOL.md's; graphql-ws clients retry after 4403 and
-4408 (and 1013, 4440 below) but never after 4400, 4401, 4409 or 4429, which mean the
-client itself is broken. 4440 is ours: the connection's token expired, so the client
-should come back with a fresh one rather than retry as it is.
+The 44xx codes are graphql-ws PROTOCOL.md's; graphql-ws clients retry after 1001, 1013,
+4403, 4408 and 4440 but never after 4400, 4401, 4406, 4409, 4429 or 4500, which mean the
+client itself (or the server) is broken, nor after 1009: the client treats every 1xxx
+code except 1000, 1001, 1005, 1006, 1012, 1013 and 1014 as fatal (`isFatalInternalCloseCode`
+in its client.ts). 4440 is ours: the connection's token expired, so the client should come
+back with a fresh one rather than retry as it is.
 """
 
 from __future__ import annotations

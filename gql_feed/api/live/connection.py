@@ -10,7 +10,7 @@ send coroutine by hand: `coro.send(None)` runs it to its first suspension point.
 - It raises `StopIteration`: the frame is written (into the transport's buffer) and
   we are done, synchronously, with no task and no scheduling. This is the usual case.
 - It yields a future: the socket is backlogged. Only then do we create this socket's
-  drain task. It adopts the suspended coroutine (`_Resume` hands the yielded future
+  drain task. It adopts the suspended coroutine (`Resume` hands the yielded future
   back to asyncio's task machinery and keeps driving the coroutine until it returns),
   then writes the frames that queued meanwhile, oldest first. While the drain task
   exists, new frames go to a deque, so order is kept; the task removes itself when
@@ -52,7 +52,7 @@ SLOW_CONSUMER_REASON = (
 )
 
 
-class _Resume:
+class Resume:
     """Awaiting this finishes a coroutine that was started by hand and is suspended.
 
     `pending` is what the coroutine yielded (a future, or None for a bare yield): it is
@@ -247,7 +247,7 @@ class Connection:
         self, coro: Coroutine[Any, Any, None], suspended: Any, pending: deque[Message]
     ) -> None:
         try:
-            await _Resume(coro, suspended)
+            await Resume(coro, suspended)
             while pending:
                 await self._send(pending.popleft())
         except Exception:

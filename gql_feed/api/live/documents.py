@@ -5,7 +5,8 @@ the token, depth and alias limits, introspection off in production, its parser a
 validation caches), so a subscription is held to exactly the rules of an HTTP request.
 The result, and what the live layer needs to know about the operation, is kept in an
 LRU bounded in bytes, keyed by the query text and operation name: thousands of clients
-subscribing with the same text pay for it once.
+subscribing with the same text pay for it once. That is also where each operation's normal
+form is digested (`Operation.key`), once per distinct text, for the live groups to key on.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ from graphql import (
     get_named_type,
     get_operation_ast,
     is_input_type,
+    separate_operations,
     type_from_ast,
     visit,
 )
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from gql_feed.api.normalize import document_key
 from gql_feed.api.parsing import document_weight, errors_weight
 from gql_feed.api.types import VIEWER_DEPENDENT_FIELDS
 from gql_feed.lru import ByteLRU
@@ -77,6 +80,10 @@ class Operation:
     document: DocumentNode
     definition: OperationDefinitionNode
     kind: OperationType
+    # The digest of the operation's normal form: this operation and the fragments it
+    # uses, printed (so without whitespace, commas or comments), fragments sorted by name.
+    # Texts that differ only in layout, or in other operations beside it, share it.
+    key: str
     # The subscription's one root field (postEvents) and its definition.
     root_field: FieldNode | None
     root_field_def: GraphQLField | None
@@ -193,6 +200,7 @@ def analyse(
         document=document,
         definition=definition,
         kind=definition.operation,
+        key=operation_key(document, definition),
         root_field=root_field,
         root_field_def=root_field_def,
         viewer_dependent=facts.viewer_dependent,
@@ -200,6 +208,17 @@ def analyse(
         upload_literal=facts.upload_literal,
         upload_variables=upload_variables,
     )
+
+
+def operation_key(document: DocumentNode, definition: OperationDefinitionNode) -> str:
+    """The digest of one operation's normal form (see `Operation.key`)."""
+    name = definition.name.value if definition.name else ""
+    alone = separate_operations(document)[name]
+    fragments = sorted(
+        (node for node in alone.definitions if isinstance(node, FragmentDefinitionNode)),
+        key=lambda fragment: fragment.name.value,
+    )
+    return document_key(DocumentNode(definitions=(definition, *fragments)))
 
 
 class _Facts(Visitor):

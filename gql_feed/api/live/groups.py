@@ -1,12 +1,21 @@
 """Grouped fan-out: each event is executed once per group, not once per subscriber.
 
-Subscribers whose operation text, operation name, variables (except a resume point)
-and visible viewer are the same would receive byte-identical payloads, so they share a
-group. For each event the hub hands over, the event's root value is built once, every
-group whose `actions` filter takes it runs its prebuilt graphql-core executor on it
-once and encodes the result once, and each member gets that text with its own
-subscription id spliced in front. The per-subscriber work is a string concatenation
-and an eager socket write (see `connection`).
+Subscribers whose operation (in its normal form: see `documents.Operation.key`), operation
+name, declared variables' coerced values (except a resume point) and visible viewer are
+the same would receive byte-identical payloads, so they share a group; whitespace,
+comments, undeclared variables or their order cannot split one. For each event the hub
+hands over, the event's root value is built once, every group whose `actions` filter takes
+it runs its prebuilt graphql-core executor on it once and encodes the result once, and
+each member gets that text with its own subscription id spliced in front. The
+per-subscriber work is a string concatenation and an eager socket write (see
+`connection`).
+
+Groups cost time on every event, so they are capped per process (and, by the protocol,
+per connection). One group cannot hold the others back: a group whose execution has to
+wait (an async resolver) finishes in a task of its own, outside the hub's lock, and its
+later events queue behind it so each subscription still gets its events in order; and a
+long synchronous pass over many groups lets the loop run other work every few
+milliseconds.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
@@ -27,14 +37,22 @@ from gql_feed.api.live.frames import OutFrame
 from gql_feed.api.live.results import INTERNAL_ERROR_PAYLOAD, result_payload
 from gql_feed.api.types import PostEvent
 from gql_feed.events.hub import HubEvent
+from gql_feed.services.errors import FeedError
 
 logger = logging.getLogger(__name__)
 
+# How long one pass over the groups may keep the loop before letting other work run.
+SLICE_SECONDS = 0.005
+
+
+class TooManyGroups(FeedError):
+    code = "TOO_MANY_GROUPS"
+
 
 class GroupKey(NamedTuple):
-    query: str
+    operation: str  # the digest of the operation's normal form (documents.Operation.key)
     operation_name: str | None
-    variables: str  # canonical JSON, sorted keys, without resume-only variables
+    variables: str  # declared variables' coerced values, canonical JSON, minus resume-only
     viewer_id: int | None  # only when the operation selects a viewer-dependent field
 
 
@@ -43,9 +61,11 @@ class Subscriber:
 
     `buffer` is not None while the subscription replays from the log: live payloads
     collect there (as (event id, shared payload text)) until the replay catches up.
+    `since` is the hub's last event id when it joined: it gets only later events, even
+    from a fan-out that was under way when it joined (those are the replay's to send).
     """
 
-    __slots__ = ("buffer", "connection", "group", "id", "prefix", "replay")
+    __slots__ = ("buffer", "connection", "group", "id", "prefix", "replay", "since")
 
     def __init__(self, id: str, prefix: str, connection: Connection, group: Group) -> None:
         self.id = id
@@ -54,15 +74,21 @@ class Subscriber:
         self.group = group
         self.buffer: list[tuple[int, str]] | None = None
         self.replay: asyncio.Task[None] | None = None
+        self.since = 0
 
     def frame(self, payload: str) -> str:
         return self.prefix + payload + "}"
 
 
 class Group:
-    """Identical subscriptions, and the executor they share."""
+    """Identical subscriptions, and the executor they share.
 
-    __slots__ = ("actions", "executor", "hide_suggestions", "key", "members")
+    `backlog` is not None while an event's execution for this group is still awaited:
+    it holds that event and every later one (id, and payload or awaitable), and `worker`
+    writes them out in order.
+    """
+
+    __slots__ = ("actions", "backlog", "executor", "hide_suggestions", "key", "members", "worker")
 
     def __init__(
         self,
@@ -76,6 +102,8 @@ class Group:
         self.actions = actions
         self.hide_suggestions = hide_suggestions
         self.members: dict[Subscriber, None] = {}
+        self.backlog: deque[tuple[int, str | Awaitable[str]]] | None = None
+        self.worker: asyncio.Task[None] | None = None
 
     def accepts(self, action: str) -> bool:
         return self.actions is None or action in self.actions
@@ -97,8 +125,9 @@ class Group:
 class Groups:
     """All groups of this process, and the event sink that feeds them."""
 
-    def __init__(self, buffer_limit: int) -> None:
+    def __init__(self, buffer_limit: int, max_groups: int = 1000) -> None:
         self.buffer_limit = buffer_limit
+        self.max_groups = max_groups
         self.subscribers = 0
         self._groups: dict[GroupKey, Group] = {}
 
@@ -111,9 +140,17 @@ class Groups:
         build: Callable[[], Group],
         subscriber: Callable[[Group], Subscriber],
     ) -> Subscriber:
-        """Add a subscriber to the group for `key`, creating the group if needed."""
+        """Add a subscriber to the group for `key`, creating the group if needed.
+
+        Raises TooManyGroups when the group would be one more than the process allows.
+        """
         group = self._groups.get(key)
         if group is None:
+            if len(self._groups) >= self.max_groups:
+                raise TooManyGroups(
+                    f"This server already runs {self.max_groups} distinct subscriptions; "
+                    "subscribe with an operation and variables others use, or retry later."
+                )
             group = build()
             self._groups[key] = group
         member = subscriber(group)
@@ -129,12 +166,19 @@ class Groups:
         self.subscribers -= 1
         if not group.members and self._groups.get(group.key) is group:
             del self._groups[group.key]
+            if group.worker is not None:
+                group.worker.cancel()
 
     async def deliver(self, event: HubEvent) -> None:
-        """The hub's sink: called once per event, in id order."""
+        """The hub's sink: called once per event, in id order, under the hub's lock.
+
+        An execution that must wait is left to its group's worker, so the hub moves on
+        to the next event meanwhile; and once the groups have taken `SLICE_SECONDS`, the
+        loop gets a turn before the next group (a ping, a subscribe), every slice.
+        """
         if not self._groups:
             return
-        started = time.perf_counter()
+        started = slice_started = time.perf_counter()
         action = event.data["action"]
         root: PostEvent | None = None
         frames = 0
@@ -143,13 +187,18 @@ class Groups:
                 continue
             if root is None:
                 root = PostEvent.from_event(event.data)
+            elif time.perf_counter() - slice_started > SLICE_SECONDS:
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
             try:
                 rendered = group.render(root)
-                payload = rendered if isinstance(rendered, str) else await rendered
             except Exception:
                 logger.exception("Executing event %s for a live group failed", event.id)
-                payload = INTERNAL_ERROR_PAYLOAD
-            frames += self.fan_out(group, event.id, payload)
+                rendered = INTERNAL_ERROR_PAYLOAD
+            if group.backlog is None and isinstance(rendered, str):
+                frames += self.fan_out(group, event.id, rendered)
+            else:
+                self._defer(group, event.id, rendered)
         finished = time.perf_counter()
         metrics.EVENTS_FANNED_OUT.inc()
         metrics.FRAMES_SENT.inc(frames)
@@ -164,6 +213,8 @@ class Groups:
         frames: dict[str, OutFrame] = {}
         # A copy: a write may end a slow consumer, which leaves the group at once.
         for member in tuple(group.members):
+            if member.since >= event_id:
+                continue
             buffer = member.buffer
             if buffer is None:
                 frame = frames.get(member.prefix)
@@ -177,3 +228,39 @@ class Groups:
                 metrics.SLOW_CONSUMERS.inc()
                 member.connection.close(CloseCode.TRY_AGAIN_LATER, SLOW_CONSUMER_REASON)
         return written
+
+    def _defer(self, group: Group, event_id: int, rendered: str | Awaitable[str]) -> None:
+        """Queue an event for the group's worker, behind any the worker still holds."""
+        if group.backlog is None:
+            group.backlog = deque()
+        group.backlog.append((event_id, rendered))
+        if group.worker is None:
+            group.worker = asyncio.create_task(self._work(group, group.backlog))
+
+    async def _work(
+        self,
+        group: Group,
+        backlog: deque[tuple[int, str | Awaitable[str]]],
+    ) -> None:
+        """Write the group's deferred events in id order, awaiting each execution."""
+        try:
+            while backlog:
+                event_id, rendered = backlog[0]
+                if isinstance(rendered, str):
+                    payload = rendered
+                else:
+                    try:
+                        payload = await rendered
+                    except Exception:
+                        logger.exception("Executing event %s for a live group failed", event_id)
+                        payload = INTERNAL_ERROR_PAYLOAD
+                backlog.popleft()
+                metrics.FRAMES_SENT.inc(self.fan_out(group, event_id, payload))
+        finally:
+            # No await between the last check of the backlog and this: nothing queued
+            # meanwhile can be left without a worker.
+            for _, rendered in backlog:
+                if asyncio.iscoroutine(rendered):
+                    rendered.close()
+            group.backlog = None
+            group.worker = None

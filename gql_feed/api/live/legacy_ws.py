@@ -10,6 +10,7 @@ an id still in use replaces that operation. Unlike it, nothing runs before
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Literal, NotRequired, TypedDict
 
 from graphql import GraphQLError
@@ -55,14 +56,14 @@ class LegacyWsProtocol(LiveProtocol):
     subprotocol = "graphql-ws"
     next_type = "data"
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    def dispatch(self, message: dict[str, Any]) -> Awaitable[None] | None:
         match message["type"]:
             case "connection_init":
-                await self.handle_connection_init(
+                return self.handle_connection_init(
                     {"type": "connection_init", "payload": optional_object(message, "payload")}
                 )
             case "start":
-                await self.handle_start(
+                self.handle_start(
                     {
                         "id": message_id(message),
                         "type": "start",
@@ -75,6 +76,7 @@ class LegacyWsProtocol(LiveProtocol):
                 self.handle_connection_terminate({"type": "connection_terminate"})
             case other:
                 raise bad(f"unexpected message type {other!r}")
+        return None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self.check_init()
@@ -86,9 +88,10 @@ class LegacyWsProtocol(LiveProtocol):
         self.send_json({"type": "connection_ack"})
         self.connection.send_text(KEEP_ALIVE)
 
-    async def handle_start(self, message: StartMessage) -> None:
+    def handle_start(self, message: StartMessage) -> None:
         op_id = message["id"]
-        if self.claims is None:
+        claims = self.claims
+        if claims is None:
             self.send_json(
                 {
                     "id": op_id,
@@ -98,7 +101,7 @@ class LegacyWsProtocol(LiveProtocol):
             )
             raise CloseConnection(CloseCode.UNAUTHORIZED, "Unauthorized")
         self.stop(op_id)
-        await self.start(op_id, message["payload"])
+        self.start(op_id, message["payload"], claims)
 
     def handle_stop(self, message: StopMessage) -> None:
         if self.stop(message["id"]):

@@ -7,7 +7,7 @@ lookup), so a live subscriber is added to its group without any await.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, cast
 
@@ -19,7 +19,7 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 
 from gql_feed.api.context import Context, Services
 from gql_feed.api.live.documents import DocumentCache, Invalid, Operation
-from gql_feed.api.live.groups import Group, GroupKey, Groups, Subscriber
+from gql_feed.api.live.groups import Group, GroupKey, Groups, Subscriber, TooManyGroups
 from gql_feed.api.live.results import feed_error, payload_text
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.config import Settings
@@ -64,7 +64,9 @@ class Operations:
         self.settings = settings
         self.persisted = persisted
         self.documents = DocumentCache(schema, settings.document_cache_bytes)
-        self.groups = Groups(buffer_limit=settings.replay_max_events)
+        self.groups = Groups(
+            buffer_limit=settings.replay_max_events, max_groups=settings.live_max_groups
+        )
 
     async def prepare(self, request: Request) -> Operation | Invalid:
         return await self.documents.prepare(request.query, request.operation_name)
@@ -75,8 +77,13 @@ class Operations:
         request: Request,
         claims: Claims,
         make_subscriber: Callable[[Group], Subscriber],
+        held: Collection[GroupKey] = (),
     ) -> Joined | list[GraphQLError]:
-        """Join (or found) the subscriber's group; errors if the request cannot run."""
+        """Join (or found) the subscriber's group; errors if the request cannot run.
+
+        `held` are the groups the subscriber's connection is in already: joining one more
+        than `ws_max_groups_per_connection` is refused.
+        """
         field_node, field_def = operation.root_field, operation.root_field_def
         if field_node is None or field_def is None:
             return [GraphQLError("This subscription selects no field to subscribe to.")]
@@ -101,17 +108,30 @@ class Operations:
         action_names = (
             None if actions is None else frozenset(getattr(a, "value", a) for a in actions)
         )
+        # Declared variables only, as coerced (so `["CREATED"]` and `"CREATED"` for a list
+        # are one value), in one key order; a variable that is only the resume point
+        # changes the replay, not the live events.
         shared = {
             name: value
-            for name, value in request.variables.items()
+            for name, value in coerced.coerced.items()
             if name not in operation.after_only_variables
         }
         try:
             variables_key = orjson.dumps(shared, option=orjson.OPT_SORT_KEYS).decode()
-        except orjson.JSONEncodeError:
+        except (orjson.JSONEncodeError, TypeError):
             return [GraphQLError("The variables cannot be encoded as JSON.")]
         viewer_id = claims.user_id if operation.viewer_dependent else None
-        key = GroupKey(request.query, request.operation_name, variables_key, viewer_id)
+        # The operation's own name: `operationName` may be left out when it is the only one.
+        definition_name = operation.definition.name
+        name = definition_name.value if definition_name is not None else None
+        key = GroupKey(operation.key, name, variables_key, viewer_id)
+        per_connection = self.settings.ws_max_groups_per_connection
+        if key not in held and len(held) >= per_connection:
+            refusal = TooManyGroups(
+                f"At most {per_connection} distinct subscriptions per connection; "
+                "subscribe again with an operation and variables this connection already uses."
+            )
+            return [feed_error(refusal)]
 
         def build() -> Group:
             return self._group(key, operation, request, claims, action_names)
@@ -120,9 +140,13 @@ class Operations:
             subscriber = self.groups.join(key, build, make_subscriber)
         except _GroupFailed as failed:
             return failed.errors
+        except TooManyGroups as refusal:
+            return [feed_error(refusal)]
+        upto = self.services.hub.last_id
+        subscriber.since = upto
         if after is not None:
             subscriber.buffer = []
-        return Joined(subscriber, after, self.services.hub.last_id)
+        return Joined(subscriber, after, upto)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.groups.leave(subscriber)

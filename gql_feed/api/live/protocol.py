@@ -5,8 +5,9 @@ to one `handle_<type>` method; those call `authenticate`, `start` and `stop` her
 only differences left to the subclasses are message names and error framing.
 
 Per connection there is no task while it is idle: a live subscription is an entry in
-its group. A task exists only while a query or mutation runs, or while a resumed
-subscription replays from the log.
+its group. A task exists only while an operation being prepared waits (an APQ lookup in
+Redis: the socket's other messages must not wait behind it), while a query or mutation
+runs, or while a resumed subscription replays from the log.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -25,7 +26,7 @@ from starlette.types import Scope
 
 from gql_feed.api.live.auth import authenticate
 from gql_feed.api.live.close_codes import CloseCode, CloseConnection
-from gql_feed.api.live.connection import Connection, CoroutineSend
+from gql_feed.api.live.connection import Connection, CoroutineSend, Resume
 from gql_feed.api.live.documents import Invalid, Operation
 from gql_feed.api.live.groups import Group, Subscriber
 from gql_feed.api.live.messages import OperationPayload
@@ -45,6 +46,20 @@ NO_UPLOADS = "Files cannot be uploaded over a WebSocket; send this mutation over
 
 class TooManySubscriptions(FeedError):
     code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class Starting:
+    """An operation from its subscribe message to its first answer: being prepared, or
+    (a query or mutation) running. `task` is set once it had to wait (see `start`)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+
+
+async def _finish(resume: Resume) -> None:
+    await resume
 
 
 class LiveProtocol(ABC):
@@ -81,22 +96,28 @@ class LiveProtocol(ABC):
         self.init_received = False
         self.init_deadline: float | None = time.monotonic() + settings.ws_init_timeout_seconds
         self.expires_at: float | None = None
-        self.active: dict[str, Subscriber | asyncio.Task[None]] = {}
+        self.active: dict[str, Subscriber | Starting] = {}
 
     # Messages in.
 
-    async def receive(self, text: str) -> None:
-        """Parse one message and hand it to its handler."""
+    def receive(self, text: str) -> Awaitable[None] | None:
+        """Parse one message and hand it to its handler.
+
+        Handling is synchronous: an operation that must wait carries on as a task of its
+        own (`start`), so no message waits behind another one's I/O. The one exception is
+        `connection_init`, returned for the caller to await: until the connection is
+        acknowledged nothing else it sends could be served anyway.
+        """
         try:
             message = orjson.loads(text)
         except orjson.JSONDecodeError:
             raise CloseConnection(CloseCode.BAD_REQUEST, "Invalid message: not JSON") from None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise CloseConnection(CloseCode.BAD_REQUEST, "Invalid message: no type")
-        await self.dispatch(message)
+        return self.dispatch(message)
 
     @abstractmethod
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    def dispatch(self, message: dict[str, Any]) -> Awaitable[None] | None:
         """Validate the message for its type and call its `handle_<type>` method."""
 
     # Messages out.
@@ -160,11 +181,16 @@ class LiveProtocol(ABC):
             )
         self.init_received = True
 
-    async def start(self, op_id: str, payload: OperationPayload) -> None:
-        """Run what the client asked for under `op_id` (which the caller checked is free)."""
-        claims = self.claims
-        if claims is None:
-            raise CloseConnection(CloseCode.UNAUTHORIZED, "Unauthorized")
+    def start(self, op_id: str, payload: OperationPayload, claims: Claims) -> None:
+        """Run what the client asked for under `op_id` (which the caller checked is free).
+
+        The caller has checked that the connection is authenticated (`claims`). The
+        operation runs at once, inside this message's handling, up to the first point
+        where it has to wait (an APQ lookup in Redis, a query's database reads): usually
+        there is none, and a subscriber is in its group before the next message is read.
+        If there is one, the rest runs as a task, so the socket's next messages (a ping, a
+        `complete` for this very id) are handled without waiting behind it.
+        """
         if self.expires_at is not None and time.monotonic() >= self.expires_at:
             raise CloseConnection(CloseCode.TOKEN_EXPIRED, "Token expired")
         if len(self.active) >= self.settings.ws_max_subscriptions:
@@ -172,23 +198,50 @@ class LiveProtocol(ABC):
             refusal = TooManySubscriptions(f"At most {limit} operations per connection.")
             self.send_error(op_id, [feed_error(refusal)])
             return
+        starting = Starting()
+        self.active[op_id] = starting
+        run = self._start(op_id, starting, payload, claims)
+        try:
+            waiting_on = run.send(None)
+        except StopIteration:
+            return
+        starting.task = asyncio.create_task(_finish(Resume(run, waiting_on)))
+
+    async def _start(
+        self, op_id: str, starting: Starting, payload: OperationPayload, claims: Claims
+    ) -> None:
+        try:
+            await self._prepare_and_run(op_id, starting, payload, claims)
+        except Exception:
+            logger.exception("Starting a live operation failed")
+            self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
+
+    async def _prepare_and_run(
+        self, op_id: str, starting: Starting, payload: OperationPayload, claims: Claims
+    ) -> None:
         try:
             query = await self.operations.persisted.resolve_payload(payload)
         except DocumentRefused as refusal:
-            self.send_error(op_id, [feed_error(refusal)])
+            self._fail(op_id, starting, [feed_error(refusal)])
             return
         request = Request(query, payload.get("operationName"), payload.get("variables") or {})
         operation = await self.operations.prepare(request)
-        if self.connection.closing:
+        if self.connection.closing or self.active.get(op_id) is not starting:
             return
         if isinstance(operation, Invalid):
-            self.send_error(op_id, operation.errors)
+            self._fail(op_id, starting, operation.errors)
         elif operation.kind is OperationType.SUBSCRIPTION:
-            self._subscribe(op_id, operation, request, claims)
+            self._subscribe(op_id, starting, operation, request, claims)
         elif operation.sends_upload(request.variables):
-            self.send_error(op_id, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
+            self._fail(op_id, starting, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
         else:
-            self.active[op_id] = asyncio.create_task(self._run_once(op_id, request, claims))
+            await self._run_once(op_id, starting, request, claims)
+
+    def _fail(self, op_id: str, starting: Starting, errors: list[GraphQLError]) -> None:
+        """End the operation still starting under `op_id` with request errors."""
+        if self.active.get(op_id) is starting:
+            del self.active[op_id]
+            self.send_error(op_id, errors)
 
     def stop(self, op_id: str) -> bool:
         """End an operation the client no longer wants; False if it was not running."""
@@ -206,7 +259,12 @@ class LiveProtocol(ABC):
             self._discard(entry)
 
     def _subscribe(
-        self, op_id: str, operation: Operation, request: Request, claims: Claims
+        self,
+        op_id: str,
+        starting: Starting,
+        operation: Operation,
+        request: Request,
+        claims: Claims,
     ) -> None:
         prefix = self.next_prefix(op_id)
         connection = self.connection
@@ -214,9 +272,10 @@ class LiveProtocol(ABC):
         def make_subscriber(group: Group) -> Subscriber:
             return Subscriber(op_id, prefix, connection, group)
 
-        joined = self.operations.subscribe(operation, request, claims, make_subscriber)
+        held = {entry.group.key for entry in self.active.values() if isinstance(entry, Subscriber)}
+        joined = self.operations.subscribe(operation, request, claims, make_subscriber, held)
         if isinstance(joined, list):
-            self.send_error(op_id, joined)
+            self._fail(op_id, starting, joined)
             return
         subscriber = joined.subscriber
         self.active[op_id] = subscriber
@@ -245,23 +304,29 @@ class LiveProtocol(ABC):
         finally:
             subscriber.replay = None
 
-    async def _run_once(self, op_id: str, request: Request, claims: Claims) -> None:
+    async def _run_once(
+        self, op_id: str, starting: Starting, request: Request, claims: Claims
+    ) -> None:
         try:
             payload = await self.operations.execute(request, claims, self.client)
         except Exception:
             logger.exception("A query or mutation over the WebSocket failed")
             self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
             return
-        if self.active.get(op_id) is not asyncio.current_task():
+        if self.active.get(op_id) is not starting:
             return
         del self.active[op_id]
         self.connection.send_text(self.next_prefix(op_id) + payload + "}")
         self.send_complete(op_id)
 
-    def _discard(self, entry: Subscriber | asyncio.Task[None]) -> None:
+    def _discard(self, entry: Subscriber | Starting) -> None:
         if isinstance(entry, Subscriber):
             self.operations.unsubscribe(entry)
             if entry.replay is not None:
                 entry.replay.cancel()
-        else:
-            entry.cancel()
+        elif entry.task is not None:
+            # Not at once: a task cancelled before its first step never reaches the
+            # operation's coroutine (driven by hand so far), which would then be closed
+            # with GeneratorExit instead of cancelled where it waits. Its first step was
+            # scheduled first, so this comes after it.
+            asyncio.get_running_loop().call_soon(entry.task.cancel)

@@ -133,7 +133,9 @@ class LiveServer:
                     raise CloseConnection(
                         CloseCode.MESSAGE_TOO_BIG, f"Message larger than {limit} bytes"
                     )
-                await protocol.receive(text)
+                pending = protocol.receive(text)
+                if pending is not None:
+                    await pending
             except CloseConnection as close:
                 connection.close(close.code, close.reason)
             except Exception:

@@ -8,6 +8,7 @@ ends it. Order and shape violations close the socket with the codes of `CloseCod
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Literal, NotRequired, TypedDict
 
 from graphql import GraphQLError
@@ -58,10 +59,10 @@ class TransportWsProtocol(LiveProtocol):
     subprotocol = "graphql-transport-ws"
     next_type = "next"
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    def dispatch(self, message: dict[str, Any]) -> Awaitable[None] | None:
         match message["type"]:
             case "connection_init":
-                await self.handle_connection_init(
+                return self.handle_connection_init(
                     {"type": "connection_init", "payload": optional_object(message, "payload")}
                 )
             case "ping":
@@ -69,7 +70,7 @@ class TransportWsProtocol(LiveProtocol):
             case "pong":
                 self.handle_pong({"type": "pong", "payload": optional_object(message, "payload")})
             case "subscribe":
-                await self.handle_subscribe(
+                self.handle_subscribe(
                     {
                         "id": message_id(message),
                         "type": "subscribe",
@@ -80,6 +81,7 @@ class TransportWsProtocol(LiveProtocol):
                 self.handle_complete({"id": message_id(message), "type": "complete"})
             case other:
                 raise bad(f"unexpected message type {other!r}")
+        return None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self.check_init()
@@ -94,17 +96,21 @@ class TransportWsProtocol(LiveProtocol):
         self.send_json({"type": "pong", "payload": payload} if payload else {"type": "pong"})
 
     def handle_pong(self, message: PongMessage) -> None:
-        """Our keep-alive pings need no answer handling: a dead peer is found by TCP."""
+        """Nothing to do: a pong answers one of our keep-alive pings, or is the client's own
+        one-way heartbeat (PROTOCOL.md allows both). Our pings are not timed: they exist to
+        keep proxies from dropping an idle socket and to make the kernel find a vanished peer
+        (writing to it fails, and the connection is then released)."""
 
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self.claims is None:
+    def handle_subscribe(self, message: SubscribeMessage) -> None:
+        claims = self.claims
+        if claims is None:
             raise CloseConnection(CloseCode.UNAUTHORIZED, "Unauthorized")
         op_id = message["id"]
         if op_id in self.active:
             raise CloseConnection(
                 CloseCode.SUBSCRIBER_ALREADY_EXISTS, f"Subscriber for {op_id} already exists"
             )
-        await self.start(op_id, message["payload"])
+        self.start(op_id, message["payload"], claims)
 
     def handle_complete(self, message: CompleteMessage) -> None:
         self.stop(message["id"])
