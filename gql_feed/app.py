@@ -25,6 +25,7 @@ from gql_feed.api.http import CsrfGuard, GraphQLView
 from gql_feed.api.limits import BodySizeLimit
 from gql_feed.api.live import LiveServer
 from gql_feed.api.live.route import LiveRoute
+from gql_feed.api.live.streams import StreamsOrView
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
@@ -32,6 +33,12 @@ from gql_feed.events.hub import EventHub
 from gql_feed.services.accounts import AccountService
 from gql_feed.services.posts import PostService
 from gql_feed.services.throttle import LoginThrottle
+from gql_feed.services.tickets import (
+    LocalSpentTickets,
+    RedisSpentTickets,
+    SpentTickets,
+    StreamTickets,
+)
 from gql_feed.services.tokens import TokenService
 from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.storage.database import Database, check_up_to_date, migrate
@@ -58,12 +65,17 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.event_log_retention,
     )
     throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds)
+    spent: SpentTickets = LocalSpentTickets()
+    if settings.broadcast_url.startswith(("redis://", "rediss://")):
+        spent = RedisSpentTickets(settings.broadcast_url, settings.broadcast_channel + ":ticket:")
+    tickets = StreamTickets(settings.secret, settings.jwt_issuer, settings.jwt_audience, spent)
     return Services(
         settings=settings,
         accounts=AccountService(db, tokens, throttle),
         posts=PostService(db, images, hub, settings.max_per_page, settings.max_first),
         tokens=tokens,
         hub=hub,
+        tickets=tickets,
     )
 
 
@@ -97,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await live.stop()
             await documents.close()
+            if isinstance(services.tickets.spent, RedisSpentTickets):
+                await services.tickets.spent.close()
             await services.hub.stop()
             await db.close()
 
@@ -167,7 +181,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", index),
-            Route("/graphql", CsrfGuard(view), methods=["GET", "POST"]),
+            # SSE and multipart subscriptions stream from the live server; the rest is the view's.
+            Route(
+                "/graphql", StreamsOrView(CsrfGuard(view), live.streams), methods=["GET", "POST"]
+            ),
             Route("/uploads/{name}", upload),
             Route("/health", health),
             Route("/ready", ready),

@@ -136,6 +136,20 @@ class Mutation:
         )
         return Post.of(result.post, result.creator)
 
+    @strawberry.mutation(
+        description="Needs a login. A single-use ticket, good for 60 seconds, that opens one "
+        "live stream over Server-Sent Events for a page whose EventSource cannot send an "
+        "Authorization header: GET /graphql?query=subscription…&ticket=<this>. Never put the "
+        "access token itself in a URL. The stream ends when the login expires."
+    )
+    def stream_ticket(self, info: InfoType) -> str:
+        info.context.viewer_id  # noqa: B018 - needs a login
+        claims = info.context.claims
+        if claims is None:  # pragma: no cover - viewer_id raised already
+            raise FeedError("You must be logged in.")
+        ticket, _ = info.context.services.tickets.issue(claims)
+        return ticket
+
     @strawberry.mutation(description="Returns the id of the deleted post.")
     async def delete_post(self, info: InfoType, id: strawberry.ID) -> strawberry.ID:
         posts = info.context.services.posts

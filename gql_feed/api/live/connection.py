@@ -109,16 +109,21 @@ class Connection:
         """Write one text frame now, or queue it behind a backlogged one."""
         if self.closing:
             return
+        message: Message = {"type": "websocket.send", "text": text}
         if self._drainer is None:
-            self._write({"type": "websocket.send", "text": text})
-            return
+            self._write(message)
+        else:
+            self._enqueue(message)
+
+    def _enqueue(self, message: Message) -> None:
+        """Queue a message behind the drain task; past the backlog, a slow consumer."""
         pending = self._pending
         if pending is not None and len(pending) >= self._backlog_limit:
             metrics.SLOW_CONSUMERS.inc()
             self.close(CloseCode.TRY_AGAIN_LATER, SLOW_CONSUMER_REASON)
             return
         if pending is not None:
-            pending.append({"type": "websocket.send", "text": text})
+            pending.append(message)
 
     def close(self, code: int, reason: str = "") -> None:
         """Release everything now, and send the close frame after any frame in flight.
@@ -129,16 +134,16 @@ class Connection:
             return
         self.closing = True
         self._release()
-        message: Message = {
-            "type": "websocket.close",
-            "code": int(code),
-            "reason": fit_reason(reason),
-        }
+        message = self.close_message(code, reason)
         if self._drainer is not None and self._pending is not None:
             self._pending.clear()
             self._pending.append(message)
         else:
             self._write(message)
+
+    def close_message(self, code: int, reason: str) -> Message:
+        """The last message: a close frame here; the end of the body for an HTTP stream."""
+        return {"type": "websocket.close", "code": int(code), "reason": fit_reason(reason)}
 
     def lost(self) -> None:
         """The peer is gone: stop writing and release everything."""

@@ -54,8 +54,9 @@ class Subscriber:
         self.buffer: list[tuple[int, str]] | None = None
         self.replay: asyncio.Task[None] | None = None
 
-    def frame(self, payload: str) -> str:
-        return self.prefix + payload + "}"
+    def send(self, event_id: int, payload: str) -> None:
+        """Write one event's shared payload, framed for this subscription's transport."""
+        self.connection.send_text(self.prefix + payload + "}")
 
 
 class Group:
@@ -162,7 +163,7 @@ class Groups:
         for member in tuple(group.members):
             buffer = member.buffer
             if buffer is None:
-                member.connection.send_text(member.prefix + payload + "}")
+                member.send(event_id, payload)
                 written += 1
                 continue
             buffer.append((event_id, payload))

@@ -75,8 +75,13 @@ class Operations:
         request: Request,
         claims: Claims,
         make_subscriber: Callable[[Group], Subscriber],
+        resume_after: int | None = None,
     ) -> Joined | list[GraphQLError]:
-        """Join (or found) the subscriber's group; errors if the request cannot run."""
+        """Join (or found) the subscriber's group; errors if the request cannot run.
+
+        `resume_after` is a resume point the transport carries (SSE's Last-Event-ID): it
+        is newer than the operation's own `after`, so it wins.
+        """
         field_node, field_def = operation.root_field, operation.root_field_def
         if field_node is None or field_def is None:
             return [GraphQLError("This subscription selects no field to subscribe to.")]
@@ -97,6 +102,8 @@ class Operations:
             after = resume_point(arguments.get("after"))
         except BadUserInput as error:
             return [feed_error(error)]
+        if resume_after is not None:
+            after = resume_after
         actions = arguments.get("actions")
         action_names = (
             None if actions is None else frozenset(getattr(a, "value", a) for a in actions)
