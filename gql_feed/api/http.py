@@ -24,6 +24,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gql_feed.api.context import Context, Services
+from gql_feed.api.graphiql import graphiql_response
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
@@ -113,6 +114,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # its JSONDecodeError is json's, which strawberry catches
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response()  # served from the package: no CDN needed
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # A hash-only GET (Apollo's useGETForHashedQueries) has no `query` either.
