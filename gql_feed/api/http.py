@@ -209,13 +209,14 @@ class GraphQLView(GraphQL[Context, None]):
 
 def _wrong_transport(operation_type: OperationType) -> HttpRefusal:
     """Apollo Server's answer to a mutation over GET (which a link or a crawler could
-    replay); subscriptions are only served over the WebSocket."""
+    replay); a subscription needs the WebSocket or a streaming Accept header."""
     if operation_type is SUBSCRIPTION:
         return HttpRefusal(
             400,
             "BAD_REQUEST",
-            "Subscriptions are served over the WebSocket at /graphql "
-            "(graphql-transport-ws or graphql-ws), not over HTTP.",
+            "Subscriptions stream over the WebSocket at /graphql (graphql-transport-ws or "
+            "graphql-ws), or over HTTP with 'Accept: text/event-stream' (Server-Sent Events) "
+            "or 'Accept: multipart/mixed;subscriptionSpec=\"1.0\"', not as one JSON answer.",
         )
     return HttpRefusal(
         405,

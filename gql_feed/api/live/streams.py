@@ -355,7 +355,7 @@ class HttpStreams:
         data: dict[str, Any]
         if request.method == "GET":
             params = request.query_params
-            if len(request.scope.get("query_string", b"")) > limit * 3:
+            if len(request.scope.get("query_string", b"")) > limit:
                 raise _too_big(limit)
             data = {name: params.get(name) for name in OPERATION_PARAMS}
             for name in JSON_PARAMS:
