@@ -36,6 +36,7 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/fanout.py --proto sse
 	$(BIN)/python bench/http_throughput.py
 
 clean:

@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "content-type",
                     "apollo-require-preflight",
                     "x-apollo-operation-name",
+                    "last-event-id",
                 ],
             ),
         )

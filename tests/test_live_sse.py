@@ -192,3 +192,23 @@ async def test_curl_receives_events(live_server: LiveServer) -> None:
         process.kill()
         await process.wait()
     await wait_until_idle(live_server)
+
+
+async def test_a_restart_ends_the_stream_and_last_event_id_resumes_it(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = live_server_factory()
+    reader, _ = await signup(server)
+    writer, _ = await signup(server)
+    async with sse(server, token=reader) as stream:
+        await wait_for_values(server, subscriptions=1)
+        await create_post(server, writer, "Before the restart")
+        assert event_of(await stream.next())["post"]["title"] == "Before the restart"
+        stopping = asyncio.create_task(asyncio.to_thread(server.stop))
+        await stream.ended(timeout=15)  # ended by the server, without `complete`
+        await stopping
+    await asyncio.to_thread(server.start)
+    missed = [await create_post(server, writer, f"While away {n}") for n in range(2)]
+    async with sse(server, token=reader, last_event_id=stream.last_event_id) as stream:
+        replayed = [event_of(await stream.next()) for _ in missed]
+        assert [e["post"]["id"] for e in replayed] == [p["id"] for p in missed]
