@@ -14,7 +14,7 @@ import pytest
 
 from tests.live_helpers import create_post, raw_client, signup, wait_for_values, wait_until_idle
 from tests.server import LiveServer
-from tests.services import required
+from tests.services import redis_url, required, unique_channel
 from tests.stream_helpers import EVENTS, SSE, SseEvent, sse, stream_ticket
 
 
@@ -212,3 +212,21 @@ async def test_a_restart_ends_the_stream_and_last_event_id_resumes_it(
     async with sse(server, token=reader, last_event_id=stream.last_event_id) as stream:
         replayed = [event_of(await stream.next()) for _ in missed]
         assert [e["post"]["id"] for e in replayed] == [p["id"] for p in missed]
+
+
+@pytest.mark.redis
+async def test_a_ticket_spent_on_one_process_is_refused_by_another(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    """With the Redis bus, spent tickets are shared: the URL cannot open a second stream
+    on another process behind the load balancer either."""
+    bus = {"GQL_FEED_BROADCAST_URL": redis_url(), "GQL_FEED_BROADCAST_CHANNEL": unique_channel()}
+    a = live_server_factory(**bus)
+    b = live_server_factory(**bus)
+    token, _ = await signup(a)  # both servers share the key, so b accepts a's tokens
+    ticket = await stream_ticket(a, token)
+    async with sse(a, ticket=ticket) as first:
+        assert first.response.status_code == 200
+        async with sse(b, ticket=ticket) as second:
+            assert second.response.status_code == 401
+            assert b"already used" in await second.response.aread()
