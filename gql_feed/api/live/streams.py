@@ -262,14 +262,17 @@ class HttpStreams:
             headers.append((b"set-cookie", _cookie_header(scope, request, *cookie)))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         connection.send_bytes(framing.opening)
-        errors = self._subscribe(stream, frames, operation, operation_request, claims, resume_after)
-        if errors is not None:
-            connection.send_bytes(framing.next(None, self._errors(errors)))
-            connection.close(CloseCode.NORMAL)
-        else:
-            self._streams.add(stream)
-            frames.ticker.add(stream)
         try:
+            errors = self._subscribe(
+                stream, frames, operation, operation_request, claims, resume_after
+            )
+            if errors is not None:
+                connection.send_bytes(framing.next(None, self._errors(errors)))
+                connection.close(CloseCode.NORMAL)
+            else:
+                self._streams.add(stream)
+                frames.ticker.add(stream)
+            # Until the client goes, or the response is complete (closed by us).
             while (await receive())["type"] != "http.disconnect":
                 pass
         finally:
