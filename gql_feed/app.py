@@ -167,13 +167,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=[
                     "authorization",
                     "content-type",
                     "apollo-require-preflight",
                     "x-apollo-operation-name",
                     "last-event-id",
+                    "x-graphql-event-stream-token",
                 ],
             ),
         )
@@ -184,7 +185,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", index),
             # SSE and multipart subscriptions stream from the live server; the rest is the view's.
             Route(
-                "/graphql", StreamsOrView(CsrfGuard(view), live.streams), methods=["GET", "POST"]
+                "/graphql",
+                StreamsOrView(CsrfGuard(view), live.streams, live.single),
+                methods=["GET", "POST", "PUT", "DELETE"],
             ),
             Route("/uploads/{name}", upload),
             Route("/health", health),

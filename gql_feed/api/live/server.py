@@ -25,6 +25,8 @@ from gql_feed.api.live.connection import Connection, CoroutineSend
 from gql_feed.api.live.legacy_ws import LegacyWsProtocol
 from gql_feed.api.live.operations import Operations
 from gql_feed.api.live.protocol import INTERNAL_REASON, LiveProtocol
+from gql_feed.api.live.reservations import reservations_for
+from gql_feed.api.live.single import SingleConnections
 from gql_feed.api.live.streams import HttpStreams
 from gql_feed.api.live.ticker import Ticker
 from gql_feed.api.live.transport_ws import TransportWsProtocol
@@ -59,15 +61,18 @@ class LiveServer:
         self._protocols: set[LiveProtocol] = set()
         # Subscriptions over SSE and multipart HTTP: the same groups, other framings.
         self.streams = HttpStreams(self.operations, services, settings)
+        # SSE's single-connection mode: reserved streams, operations sent to them.
+        self.single = SingleConnections(self.streams, reservations_for(settings))
 
     async def start(self) -> None:
         """Take events from the hub (already started) and start the clocks."""
         self.services.hub.add_sink(self)
         self.ticker.start()
         self.streams.start()
-        groups, streams = self.operations.groups, self.streams
+        await self.single.start()
+        groups, streams, single = self.operations.groups, self.streams, self.single
         metrics.bind(
-            lambda: len(self._protocols) + len(streams),
+            lambda: len(self._protocols) + len(streams) + len(single),
             lambda: groups.subscribers,
             lambda: len(groups),
         )
@@ -79,12 +84,15 @@ class LiveServer:
         for connection in connections:
             connection.close(code, reason)
         connections.extend(self.streams.close_all(code, reason))
+        connections.extend(self.single.close_all(code, reason))
         await asyncio.gather(*(connection.flushed(CLOSE_ALL_SECONDS) for connection in connections))
 
     async def stop(self) -> None:
         """Close what is left with 1001 so clients reconnect, to another server if need be."""
         await self.ticker.stop()
         await self.streams.stop()
+        self.single.close_all(CloseCode.GOING_AWAY, "Server shutting down; reconnect")
+        await self.single.stop()
         for protocol in tuple(self._protocols):
             protocol.connection.close(CloseCode.GOING_AWAY, "Server shutting down")
         metrics.unbind()

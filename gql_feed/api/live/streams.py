@@ -259,7 +259,7 @@ class HttpStreams:
             (b"x-accel-buffering", b"no"),  # nginx: pass each chunk on at once
         ]
         if cookie is not None:
-            headers.append((b"set-cookie", _cookie_header(scope, request, *cookie)))
+            headers.append((b"set-cookie", cookie_header(request, *cookie)))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         connection.send_bytes(framing.opening)
         try:
@@ -342,61 +342,88 @@ class HttpStreams:
     ) -> tuple[OperationPayload, Claims, tuple[str, str, int] | None]:
         """The operation and its owner, or an HttpRefusal / FeedError saying why not."""
         payload = await self._operation(request)
+        claims, cookie = await self.owner(request)
+        return payload, claims, cookie
+
+    async def owner(self, request: HttpRequest) -> tuple[Claims, tuple[str, str, int] | None]:
+        """Who opens a stream: a bearer header, or a ticket (with its resume cookie)."""
         header = request.headers.get("authorization")
         if header:
             claims = self.services.tokens.verify_bearer(header)
             if claims is not None:
-                return payload, claims, None
+                return claims, None
         ticket = request.query_params.get("ticket")
         if ticket:
             admission = await self.services.tickets.admit(ticket, dict(request.cookies))
-            return payload, admission.claims, admission.cookie
+            return admission.claims, admission.cookie
         raise HttpRefusal(401, "UNAUTHENTICATED", MISSING_AUTH)
 
     async def _operation(self, request: HttpRequest) -> OperationPayload:
-        limit = self.settings.ws_max_message_bytes
-        data: dict[str, Any]
-        if request.method == "GET":
-            params = request.query_params
-            if len(request.scope.get("query_string", b"")) > limit:
-                raise _too_big(limit)
-            data = {name: params.get(name) for name in OPERATION_PARAMS}
-            for name in JSON_PARAMS:
-                raw = params.get(name)
-                data[name] = _json(raw, name) if raw else None
-        else:
-            content_type = request.headers.get("content-type", "")
-            if content_type.split(";", 1)[0].strip().lower() != "application/json":
-                raise HttpRefusal(415, "BAD_REQUEST", NOT_JSON)
-            body = await _read_body(request, limit)
-            parsed = _json(body, "body")
-            if not isinstance(parsed, dict):
-                raise HttpRefusal(400, "BAD_REQUEST", "The body must be one operation (an object).")
-            data = parsed
-        try:
-            return operation_payload({"type": "request", "payload": data})
-        except CloseConnection as bad:
-            reason = bad.reason.removeprefix("Invalid message: ")
-            raise HttpRefusal(400, "BAD_REQUEST", reason) from None
+        return await read_operation(request, self.settings.ws_max_message_bytes)
 
     def _errors(self, errors: Iterable[GraphQLError]) -> str:
         return payload_text(None, errors, self.settings.production)
 
 
-class StreamsOrView:
-    """`/graphql` over HTTP: streaming subscriptions to `HttpStreams`, the rest to the view."""
+async def read_operation(request: HttpRequest, limit: int) -> OperationPayload:
+    """The operation a GET's query string or a JSON POST body carries, checked.
 
-    def __init__(self, view: ASGIApp, streams: HttpStreams) -> None:
+    Raises HttpRefusal (400, 413, 415) saying what is wrong.
+    """
+    data: dict[str, Any]
+    if request.method == "GET":
+        params = request.query_params
+        if len(request.scope.get("query_string", b"")) > limit:
+            raise _too_big(limit)
+        data = {name: params.get(name) for name in OPERATION_PARAMS}
+        for name in JSON_PARAMS:
+            raw = params.get(name)
+            data[name] = _json(raw, name) if raw else None
+    else:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise HttpRefusal(415, "BAD_REQUEST", NOT_JSON)
+        body = await _read_body(request, limit)
+        parsed = _json(body, "body")
+        if not isinstance(parsed, dict):
+            raise HttpRefusal(400, "BAD_REQUEST", "The body must be one operation (an object).")
+        data = parsed
+    try:
+        return operation_payload({"type": "request", "payload": data})
+    except CloseConnection as bad:
+        reason = bad.reason.removeprefix("Invalid message: ")
+        raise HttpRefusal(400, "BAD_REQUEST", reason) from None
+
+
+class StreamsOrView:
+    """`/graphql` over HTTP: streaming subscriptions to `HttpStreams`, the requests of
+    SSE's single-connection mode (PUT, DELETE, or naming a reserved stream) to `single`,
+    the rest to the view."""
+
+    def __init__(self, view: ASGIApp, streams: HttpStreams, single: ASGIApp) -> None:
         self.view = view
         self.streams = streams
+        self.single = single
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if scope["method"] in ("PUT", "DELETE") or _names_a_reservation(scope):
+                await self.single(scope, receive, send)
+                return
             frames = self.streams.frames_for(Headers(scope=scope))
             if frames is not None:
                 await self.streams.serve(scope, receive, send, frames)
                 return
         await self.view(scope, receive, send)
+
+
+def _names_a_reservation(scope: Scope) -> bool:
+    """A single-connection request: the token header, or `token=` in the query string."""
+    for name, _ in scope["headers"]:
+        if name == b"x-graphql-event-stream-token":
+            return True
+    query: bytes = scope.get("query_string", b"")
+    return query.startswith(b"token=") or b"&token=" in query
 
 
 def _has_subscription_spec(parameters: str) -> bool:
@@ -439,8 +466,9 @@ async def _read_body(request: HttpRequest, limit: int) -> bytes:
     return bytes(body)
 
 
-def _cookie_header(scope: Scope, request: HttpRequest, name: str, value: str, age: int) -> bytes:
+def cookie_header(request: HttpRequest, name: str, value: str, age: int) -> bytes:
     """The resume cookie: this path only, never sent cross-site, unreadable by scripts."""
+    scope = request.scope
     path = scope.get("root_path", "") + scope["path"]
     secure = "; Secure" if request.url.scheme == "https" else ""
     return (
