@@ -1,5 +1,6 @@
-"""Raw clients of the HTTP streaming transports: an EventSource-style SSE reader, and a
-multipart reader that keeps the exact bytes, for the tests of `api.live.streams`."""
+"""Raw clients of the HTTP streaming transports: an EventSource-style SSE reader, a client
+of SSE's single-connection mode request by request, and a multipart reader that keeps the
+exact bytes, for the tests of `api.live.streams` and `api.live.single`."""
 
 from __future__ import annotations
 
@@ -100,6 +101,62 @@ async def sse(
     finally:
         if own:
             await http.aclose()
+
+
+TOKEN_HEADER = "x-graphql-event-stream-token"
+
+
+class Single:
+    """A client of the single-connection mode, request by request, for any server."""
+
+    def __init__(self, http: httpx.AsyncClient, token: str) -> None:
+        self.http = http
+        self.auth = {"authorization": f"Bearer {token}"}
+        self.stream_token = ""
+
+    async def reserve(self, server: LiveServer) -> httpx.Response:
+        response = await self.http.put(server.graphql_url, headers=self.auth)
+        if response.status_code == 201:
+            self.stream_token = response.text
+        return response
+
+    @asynccontextmanager
+    async def stream(self, server: LiveServer) -> AsyncIterator[SseStream]:
+        headers = {**self.auth, "accept": SSE, TOKEN_HEADER: self.stream_token}
+        async with self.http.stream("GET", server.graphql_url, headers=headers) as response:
+            yield SseStream(response)
+
+    async def start(
+        self, server: LiveServer, operation_id: str | None, query: str = EVENTS, **more: Any
+    ) -> httpx.Response:
+        headers = {**self.auth, TOKEN_HEADER: self.stream_token, **more.pop("headers", {})}
+        body = {"query": query, "extensions": {"operationId": operation_id}, **more}
+        return await self.http.post(server.graphql_url, json=body, headers=headers)
+
+    async def stop(self, server: LiveServer, operation_id: str) -> httpx.Response:
+        headers = {**self.auth, TOKEN_HEADER: self.stream_token}
+        return await self.http.delete(
+            server.graphql_url, params={"operationId": operation_id}, headers=headers
+        )
+
+
+@asynccontextmanager
+async def single(token: str) -> AsyncIterator[Single]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None)) as http:
+        yield Single(http, token)
+
+
+def result_of(message: SseEvent) -> tuple[str, dict[str, Any]]:
+    """(operation id, the postEvents event) of a `next`; results carry no SSE id."""
+    assert message.event == "next", message
+    assert message.id is None
+    data = message.json()
+    return data["id"], data["payload"]["data"]["postEvents"]
+
+
+def code_of(response: httpx.Response) -> str:
+    code: str = response.json()["errors"][0]["extensions"]["code"]
+    return code
 
 
 @dataclass

@@ -5,71 +5,24 @@ reservation and the operations on two processes in tests/test_scale_out.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 
 from tests.live_helpers import create_post, signup, wait_for_values, wait_until_idle
 from tests.server import LiveServer
-from tests.stream_helpers import EVENTS, SSE, SseEvent, SseStream, stream_ticket
+from tests.stream_helpers import (
+    EVENTS,
+    SSE,
+    TOKEN_HEADER,
+    SseStream,
+    code_of,
+    result_of,
+    single,
+    stream_ticket,
+)
 
-TOKEN_HEADER = "x-graphql-event-stream-token"
 CREATED = "subscription { postEvents(actions: [CREATED]) { id action post { id title } } }"
-
-
-class Single:
-    """A client of the single-connection mode, request by request, for any server."""
-
-    def __init__(self, http: httpx.AsyncClient, token: str) -> None:
-        self.http = http
-        self.auth = {"authorization": f"Bearer {token}"}
-        self.stream_token = ""
-
-    async def reserve(self, server: LiveServer) -> httpx.Response:
-        response = await self.http.put(server.graphql_url, headers=self.auth)
-        if response.status_code == 201:
-            self.stream_token = response.text
-        return response
-
-    @asynccontextmanager
-    async def stream(self, server: LiveServer) -> AsyncIterator[SseStream]:
-        headers = {**self.auth, "accept": SSE, TOKEN_HEADER: self.stream_token}
-        async with self.http.stream("GET", server.graphql_url, headers=headers) as response:
-            yield SseStream(response)
-
-    async def start(
-        self, server: LiveServer, operation_id: str | None, query: str = EVENTS, **more: Any
-    ) -> httpx.Response:
-        headers = {**self.auth, TOKEN_HEADER: self.stream_token, **more.pop("headers", {})}
-        body = {"query": query, "extensions": {"operationId": operation_id}, **more}
-        return await self.http.post(server.graphql_url, json=body, headers=headers)
-
-    async def stop(self, server: LiveServer, operation_id: str) -> httpx.Response:
-        headers = {**self.auth, TOKEN_HEADER: self.stream_token}
-        return await self.http.delete(
-            server.graphql_url, params={"operationId": operation_id}, headers=headers
-        )
-
-
-@asynccontextmanager
-async def single(token: str) -> AsyncIterator[Single]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None)) as http:
-        yield Single(http, token)
-
-
-def result_of(message: SseEvent) -> tuple[str, dict[str, Any]]:
-    """(operation id, the postEvents event) of a `next`; results carry no SSE id."""
-    assert message.event == "next", message
-    assert message.id is None
-    data = message.json()
-    return data["id"], data["payload"]["data"]["postEvents"]
-
-
-def code_of(response: httpx.Response) -> str:
-    code: str = response.json()["errors"][0]["extensions"]["code"]
-    return code
 
 
 async def test_operations_share_one_stream_and_delete_stops_one(
