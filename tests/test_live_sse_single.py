@@ -80,6 +80,31 @@ async def test_an_operation_sent_before_the_stream_opens_waits_for_it(
     await wait_until_idle(live_server)
 
 
+async def test_an_operation_refused_once_running_ends_with_its_errors(
+    live_server: LiveServer,
+) -> None:
+    """A resume point the log does not hold is found out by the stream's process: the
+    operation gets its errors and its complete there, and the others go on."""
+    reader, _ = await signup(live_server)
+    async with single(reader) as client:
+        await client.reserve(live_server)
+        async with client.stream(live_server) as stream:
+            assert (await client.start(live_server, "live")).status_code == 202
+            late = 'subscription { postEvents(after: "999999") { id } }'
+            assert (await client.start(live_server, "late", late)).status_code == 202
+            refused = await stream.next()
+            assert refused.event == "next"
+            data = refused.json()
+            assert data["id"] == "late"
+            assert data["payload"]["errors"][0]["extensions"]["code"] == "EVENT_LOG_EXPIRED"
+            complete = await stream.next()
+            assert (complete.event, complete.json()) == ("complete", {"id": "late"})
+            await wait_for_values(live_server, subscriptions=1)
+            # Its id is free again.
+            assert (await client.start(live_server, "late")).status_code == 202
+    await wait_until_idle(live_server)
+
+
 async def test_refusals_are_coded(live_server: LiveServer) -> None:
     reader, _ = await signup(live_server)
     other, _ = await signup(live_server)
@@ -131,6 +156,7 @@ async def test_refusals_are_coded(live_server: LiveServer) -> None:
                 assert code_of(await _read(second.response)) == "BAD_REQUEST"
             await wait_for_values(live_server, subscriptions=1)
         # The stream ended, and its reservation with it.
+        await wait_until_idle(live_server)
         gone = await client.start(live_server, "b")
         assert (gone.status_code, code_of(gone)) == (404, "NOT_FOUND")
     await wait_until_idle(live_server)

@@ -302,10 +302,15 @@ class SingleConnections:
         finally:
             connection.lost()
             ticker.remove(stream)
+            try:
+                # Before the stream stops counting: once it is gone, so is its reservation.
+                await self.reservations.close(token)
+            except Exception:
+                # It expires by itself when the login does; nothing can reopen it meanwhile.
+                logger.warning("Forgetting an SSE reservation failed", exc_info=True)
             if self._open.get(token) is stream:
                 del self._open[token]
             await connection.flushed(FLUSH_SECONDS)
-            await self.reservations.close(token)
 
     def deliver(self, token: str, commands: list[bytes]) -> None:
         """The registry's hand-over: commands for a stream this process holds."""
