@@ -5,12 +5,16 @@ reservation and the operations on two processes in tests/test_scale_out.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
+import pytest
+from redis.asyncio import Redis
 
 from tests.live_helpers import create_post, signup, wait_for_values, wait_until_idle
 from tests.server import LiveServer
+from tests.services import redis_url, unique_channel
 from tests.stream_helpers import (
     EVENTS,
     SSE,
@@ -205,3 +209,35 @@ async def test_too_many_operations_on_one_stream(
 async def _read(response: httpx.Response) -> httpx.Response:
     await response.aread()
     return response
+
+
+@pytest.mark.redis
+async def test_a_command_whose_notice_was_lost_runs_at_the_next_keepalive(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    """Redis pub/sub is at most once: a command left in the reservation's inbox with no
+    notice (as when the notice was published while a connection was down) is still read."""
+    channel = unique_channel()
+    server = live_server_factory(
+        GQL_FEED_BROADCAST_URL=redis_url(),
+        GQL_FEED_BROADCAST_CHANNEL=channel,
+        GQL_FEED_WS_KEEPALIVE_SECONDS="1",
+    )
+    reader, _ = await signup(server)
+    writer, _ = await signup(server)
+    redis = Redis.from_url(redis_url())
+    try:
+        async with single(reader) as client:
+            await client.reserve(server)
+            async with client.stream(server) as stream:
+                inbox = f"{channel}:sse:{client.stream_token}:inbox"
+                command = {"start": "quiet", "query": EVENTS, "operationName": None}
+                await redis.rpush(inbox, json.dumps({**command, "variables": {}}))
+                await wait_for_values(server, subscriptions=1)
+                post = await create_post(server, writer, "Found anyway")
+                operation_id, event = result_of(await stream.next())
+                assert (operation_id, event["post"]["id"]) == ("quiet", post["id"])
+        await wait_until_idle(server)
+        assert await redis.keys(f"{channel}:sse:*") == []
+    finally:
+        await redis.aclose()

@@ -48,6 +48,9 @@ class Outcome(Enum):
 
 
 class Reservations(Protocol):
+    # Whether notices may be lost, so that open streams must read their inbox now and then.
+    polled: bool
+
     async def start(self, deliver: Deliver) -> None:
         """Begin handing this process's streams the commands sent to them."""
 
@@ -67,6 +70,9 @@ class Reservations(Protocol):
     async def cancel(self, token: str, user_id: int, operation_id: str, command: bytes) -> Outcome:
         """Free an operation id and send the command that stops it."""
 
+    async def drain(self, token: str) -> list[bytes]:
+        """Commands waiting for an open stream whose notice went missing (a bus outage)."""
+
     async def finished(self, token: str, operation_id: str) -> None:
         """An operation ended on its own (an error): its id is free again."""
 
@@ -85,6 +91,8 @@ class _Reservation:
 
 class LocalReservations:
     """The registry in this process's memory."""
+
+    polled = False
 
     def __init__(self) -> None:
         self._reservations: dict[str, _Reservation] = {}
@@ -147,6 +155,10 @@ class LocalReservations:
             reservation.operations.discard(operation_id)
             self._send(token, reservation, command)
         return Outcome.DONE
+
+    async def drain(self, token: str) -> list[bytes]:
+        """Nothing waits for an open stream here: commands are handed over at once."""
+        return []
 
     async def finished(self, token: str, operation_id: str) -> None:
         reservation = self._reservations.get(token)
@@ -215,7 +227,11 @@ class RedisReservations:
     Keys are `<prefix><token>` (a hash: user, holder), `…:ops` (a set) and `…:inbox` (a
     list), all expiring with the reservation. Each process listens on
     `<prefix>process:<its id>`, where a notice names the reservation whose inbox to read.
+    Pub/sub is at most once (a notice sent while the connection is down is lost), so open
+    streams also read their inbox at each keep-alive.
     """
+
+    polled = True
 
     def __init__(self, url: str, prefix: str) -> None:
         from redis.asyncio import Redis
@@ -299,6 +315,11 @@ class RedisReservations:
             keys=self._keys(token), args=[str(user_id), operation_id, command, 0, self._channels]
         )
         return Outcome(_text(reply))
+
+    async def drain(self, token: str) -> list[bytes]:
+        """Pub/sub is at most once: an inbox is also read now and then, without notice."""
+        waiting = await self._drain(keys=[self._keys(token)[2]])
+        return [bytes(command) for command in waiting]
 
     async def finished(self, token: str, operation_id: str) -> None:
         await self.redis.srem(self._keys(token)[1], operation_id)

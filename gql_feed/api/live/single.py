@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -120,6 +120,7 @@ class SingleStream:
     """An open reservation: its connection, its operations, and what the ticker needs."""
 
     __slots__ = (
+        "checks",
         "commands",
         "connection",
         "expires_at",
@@ -129,8 +130,9 @@ class SingleStream:
         "token",
     )
 
-    def __init__(self, token: str, owner: Claims) -> None:
+    def __init__(self, token: str, owner: Claims, checks: Callable[[SingleStream], None]) -> None:
         self.token = token
+        self.checks = checks
         self.owner = owner
         self.init_deadline: float | None = None
         remaining = (owner.expires_at - datetime.now(UTC)).total_seconds()
@@ -142,6 +144,7 @@ class SingleStream:
 
     def keepalive(self) -> None:
         self.connection.send_bytes(SseFraming.keepalive)
+        self.checks(self)
 
     def init_timed_out(self) -> None:
         """Streams are authenticated before they start: there is no init to wait for."""
@@ -270,7 +273,7 @@ class SingleConnections:
     async def _serve(self, request: HttpRequest, send: Send) -> None:
         token = _required_token(request)
         claims, cookie = await self.streams.owner(request)
-        stream = SingleStream(token, claims)
+        stream = SingleStream(token, claims, self._check_inbox)
         seconds = (claims.expires_at - datetime.now(UTC)).total_seconds()
         outcome, waiting = await self.reservations.open(token, claims.user_id, seconds)
         _check(outcome, BUSY_STREAM)
@@ -311,6 +314,23 @@ class SingleConnections:
             if self._open.get(token) is stream:
                 del self._open[token]
             await connection.flushed(FLUSH_SECONDS)
+
+    def _check_inbox(self, stream: SingleStream) -> None:
+        """At each keep-alive: commands whose notice the registry's bus lost."""
+        if not self.reservations.polled:
+            return
+        task = asyncio.create_task(self._read_inbox(stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_inbox(self, stream: SingleStream) -> None:
+        try:
+            waiting = await self.reservations.drain(stream.token)
+        except Exception:
+            logger.warning("Reading an SSE reservation's inbox failed", exc_info=True)
+            return
+        if waiting:
+            self.deliver(stream.token, waiting)
 
     def deliver(self, token: str, commands: list[bytes]) -> None:
         """The registry's hand-over: commands for a stream this process holds."""
