@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck schema bench clean
+.PHONY: run migrate test lint typecheck schema bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# `make run PORT=8001 HOST=0.0.0.0` chooses where to listen (default 127.0.0.1:8000).
 run: $(STAMP)
-	$(BIN)/gql-feed serve
+	$(BIN)/gql-feed serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+migrate: $(STAMP)
+	$(BIN)/gql-feed migrate
 
 lint: $(STAMP)
 	$(BIN)/ruff check gql_feed tests bench
@@ -32,6 +36,7 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/fanout.py --proto sse
 	$(BIN)/python bench/http_throughput.py
 
 clean:

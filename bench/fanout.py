@@ -4,7 +4,10 @@ Subscribers run in separate client processes (so the clients' own work does not 
 the server's event loop) and only timestamp raw frames on arrival; decoding happens
 after the run. Timestamps use CLOCK_MONOTONIC, which all processes on a machine share.
 
-    python bench/fanout.py --n 2000 --events 10 [--proto graphql-ws] [--url http://…]
+    python bench/fanout.py --n 2000 --events 10 [--proto graphql-ws|sse] [--url http://…]
+
+`--proto sse` subscribes over Server-Sent Events instead (one HTTP/1.1 stream each, the
+same subscription, so the same group as WebSocket subscribers would join).
 
 Prints: fan-out-complete median and max (trigger sent → last subscriber has the event),
 delivery p50/p99 over all deliveries, the server's own time per fan-out (its /metrics:
@@ -20,10 +23,12 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import re
 import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import httpx
 import websockets
@@ -37,9 +42,58 @@ QUERY = (
 )
 
 
+TITLE = re.compile(rb'"title":"([^"]*)"')
+
+
 def client_process(ws_url: str, token: str, proto: str, count: int, pipe: Connection) -> None:
     """Open `count` subscribers, report when subscribed, record frames until told to stop."""
-    asyncio.run(_clients(ws_url, token, proto, count, pipe))
+    if proto == "sse":
+        asyncio.run(_sse_clients(ws_url.replace("ws", "http", 1), token, count, pipe))
+    else:
+        asyncio.run(_clients(ws_url, token, proto, count, pipe))
+
+
+async def _sse_clients(url: str, token: str, count: int, pipe: Connection) -> None:
+    """SSE subscribers on raw HTTP/1.1 connections: a `data:` line per event, timestamped
+    when the read that completes it returns (keep-alive comments are skipped)."""
+    parts = urlsplit(url)
+    request = (
+        f"GET {parts.path}?query={quote(QUERY)} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Accept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    titles: list[tuple[float, int, str]] = []
+
+    async def one(index: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head.decode(errors="replace"))
+        return reader, writer
+
+    streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    for offset in range(0, count, 100):
+        streams += await asyncio.gather(*(one(i) for i in range(offset, min(count, offset + 100))))
+
+    async def listen(index: int, reader: asyncio.StreamReader) -> None:
+        pending = b""
+        while chunk := await reader.read(65536):
+            at = time.monotonic()
+            pending += chunk
+            end = pending.rfind(b"\n\n")
+            if end < 0:
+                continue
+            complete, pending = pending[: end + 2], pending[end + 2 :]
+            titles.extend((at, index, t.decode()) for t in TITLE.findall(complete))
+
+    tasks = [asyncio.create_task(listen(i, reader)) for i, (reader, _) in enumerate(streams)]
+    pipe.send("subscribed")
+    await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # "stop"
+    for task in tasks:
+        task.cancel()
+    for _, writer in streams:
+        writer.close()
+    pipe.send(titles)
 
 
 async def _clients(ws_url: str, token: str, proto: str, count: int, pipe: Connection) -> None:
@@ -95,7 +149,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--events", type=int, default=10)
     parser.add_argument(
-        "--proto", default="graphql-transport-ws", choices=["graphql-transport-ws", "graphql-ws"]
+        "--proto",
+        default="graphql-transport-ws",
+        choices=["graphql-transport-ws", "graphql-ws", "sse"],
     )
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--url", help="an already running server (default: start a fresh one)")

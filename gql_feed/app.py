@@ -25,6 +25,7 @@ from gql_feed.api.http import CsrfGuard, GraphQLView
 from gql_feed.api.limits import BodySizeLimit
 from gql_feed.api.live import LiveServer
 from gql_feed.api.live.route import LiveRoute
+from gql_feed.api.live.streams import StreamsOrView
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
@@ -35,6 +36,12 @@ from gql_feed.services.known_users import KnownUsers
 from gql_feed.services.passwords import Passwords
 from gql_feed.services.posts import PostService
 from gql_feed.services.throttle import LoginThrottle, SignupThrottle
+from gql_feed.services.tickets import (
+    LocalSpentTickets,
+    RedisSpentTickets,
+    SpentTickets,
+    StreamTickets,
+)
 from gql_feed.services.tokens import TokenService
 from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.storage.database import Database, check_up_to_date, migrate
@@ -74,12 +81,17 @@ def build_services(settings: Settings, db: Database) -> Services:
         passwords=Passwords(settings.password_hash_threads, settings.password_hash_queue),
         known_users=KnownUsers(db, settings.known_user_ttl_seconds),
     )
+    spent: SpentTickets = LocalSpentTickets()
+    if settings.broadcast_url.startswith(("redis://", "rediss://")):
+        spent = RedisSpentTickets(settings.broadcast_url, settings.broadcast_channel + ":ticket:")
+    tickets = StreamTickets(settings.secret, settings.jwt_issuer, settings.jwt_audience, spent)
     return Services(
         settings=settings,
         accounts=accounts,
         posts=PostService(db, images, hub, settings.max_per_page, settings.max_first),
         tokens=tokens,
         hub=hub,
+        tickets=tickets,
     )
 
 
@@ -116,6 +128,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await live.stop()
             await documents.close()
+            if isinstance(services.tickets.spent, RedisSpentTickets):
+                await services.tickets.spent.close()
             await services.hub.stop()
             await db.close()
             images.close()
@@ -177,12 +191,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=[
                     "authorization",
                     "content-type",
                     "apollo-require-preflight",
                     "x-apollo-operation-name",
+                    "last-event-id",
+                    "x-graphql-event-stream-token",
                 ],
             ),
         )
@@ -191,7 +207,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", index),
-            Route("/graphql", CsrfGuard(view), methods=["GET", "POST"]),
+            # SSE and multipart subscriptions stream from the live server; the rest is the view's.
+            Route(
+                "/graphql",
+                StreamsOrView(CsrfGuard(view), live.streams, live.single),
+                methods=["GET", "POST", "PUT", "DELETE"],
+            ),
             Route("/uploads/{name}", upload),
             Route("/health", health),
             Route("/ready", ready),

@@ -12,11 +12,14 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 
 from tests.live_helpers import IDS_ONLY, SUBPROTOCOLS, TRANSPORT_WS, raw_client, signup
 from tests.live_helpers import wait_for_subscriptions as wait_for_subscribers
+from tests.live_helpers import wait_for_values as wait_for_gauges
+from tests.node_clients import clients, node_client
 from tests.redis_server import OwnRedis
 from tests.server import LiveServer
 from tests.services import (
@@ -25,6 +28,7 @@ from tests.services import (
     redis_url,
     unique_channel,
 )
+from tests.stream_helpers import code_of, result_of, single
 from tests.watchers import (
     Watcher,
     assert_exactly_once_in_order,
@@ -40,6 +44,7 @@ from tests.watchers import (
 )
 
 pytestmark = pytest.mark.postgres
+__all__ = ["clients"]
 
 Factory = Callable[..., LiveServer]
 
@@ -355,3 +360,70 @@ async def test_resume_across_servers_races_concurrent_writers(
     await writers
     assert resumes > 4
     assert seen == list(range(1, end + 1))
+
+
+@pytest.mark.redis
+async def test_sse_single_connection_across_servers(
+    database_url: str, live_server_factory: Factory, clients: Path
+) -> None:
+    """graphql-sse's client in single-connection mode behind a "load balancer" that sends
+    the reservation and the stream to server A and the operations (POST, DELETE) to B."""
+    a, b = two_servers(live_server_factory, shared(database_url, redis_url()))
+    reader, _ = await signup(a)
+    writer, _ = await signup(b)
+    env = {
+        "GQL_FEED_URL": a.graphql_url,
+        "GQL_FEED_OPERATIONS_URL": b.graphql_url,
+        "FEED_TOKEN": reader,
+        "FEED_EXIT_AFTER": "2",
+    }
+    async with node_client(clients, "sse-single", **env) as client:
+        await wait_for_gauges(a, subscriptions=1)
+        posts = [await create(server, writer, f"Across {n}") for n, server in enumerate((b, a))]
+        events = await client.events(2)
+        assert [event["post"]["id"] for event in events] == posts
+        assert await client.exit_status() == 0
+    assert client.requests() == [
+        ("PUT", a.graphql_url, 201),
+        ("GET", a.graphql_url, 200),
+        ("POST", b.graphql_url, 202),
+        ("DELETE", b.graphql_url, 200),
+    ]
+    assert (await wait_for_gauges(b, subscriptions=0))["gql_feed_live_connections"] == 0
+
+
+@pytest.mark.redis
+async def test_sse_single_connection_delete_on_another_server_stops_one(
+    database_url: str, live_server_factory: Factory
+) -> None:
+    """Raw requests: two operations started through B on A's stream, one stopped through
+    B; a token A never issued is refused by both."""
+    a, b = two_servers(live_server_factory, shared(database_url, redis_url()))
+    reader, _ = await signup(a)
+    writer, _ = await signup(b)
+    async with single(reader) as client:
+        assert (await client.reserve(a)).status_code == 201
+        async with client.stream(a) as stream:
+            assert stream.response.status_code == 200
+            assert (await client.start(b, "one")).status_code == 202
+            assert (await client.start(b, "two")).status_code == 202
+            await wait_for_gauges(a, subscriptions=2)
+            taken = await client.start(a, "two")
+            assert (taken.status_code, code_of(taken)) == (409, "BAD_REQUEST")
+            first = await create(b, writer, "For both")
+            results = dict([result_of(await stream.next()), result_of(await stream.next())])
+            assert {key: value["post"]["id"] for key, value in results.items()} == {
+                "one": first,
+                "two": first,
+            }
+            assert (await client.stop(b, "one")).status_code == 200
+            complete = await stream.next()
+            assert (complete.event, complete.json()) == ("complete", {"id": "one"})
+            await wait_for_gauges(a, subscriptions=1)
+            second = await create(a, writer, "Only two")
+            operation_id, event = result_of(await stream.next())
+            assert (operation_id, event["post"]["id"]) == ("two", second)
+        client.stream_token = "never-issued"
+        for server in (a, b):
+            refused = await client.start(server, "three")
+            assert (refused.status_code, code_of(refused)) == (404, "NOT_FOUND")

@@ -12,6 +12,7 @@ from gql_feed.services.accounts import ACCOUNT_GONE, AccountService
 from gql_feed.services.errors import FeedError, Unauthenticated
 from gql_feed.services.posts import PostService
 from gql_feed.services.records import UserRecord
+from gql_feed.services.tickets import StreamTickets
 from gql_feed.services.tokens import Claims, TokenService
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class Services:
     posts: PostService
     tokens: TokenService
     hub: EventHub
+    tickets: StreamTickets
 
 
 class Context:

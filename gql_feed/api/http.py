@@ -28,6 +28,7 @@ from strawberry.types.graphql import OperationType
 from gql_feed.api.context import Context, Services
 from gql_feed.api.cost import cost_error
 from gql_feed.api.extensions import DocumentChecks
+from gql_feed.api.graphiql import graphiql_response
 from gql_feed.api.multipart import place_files
 from gql_feed.api.parsing import off_loop
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
@@ -136,6 +137,9 @@ class GraphQLView(GraphQL[Context, None]):
         if len(body) > OFF_LOOP_JSON_BYTES:
             return await off_loop(self.parse_json, body)
         return self.parse_json(body)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response()  # served from the package: no CDN needed
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # A hash-only GET (Apollo's useGETForHashedQueries) has no `query` either.
@@ -294,13 +298,14 @@ class GraphQLView(GraphQL[Context, None]):
 
 def _wrong_transport(operation_type: OperationType) -> HttpRefusal:
     """Apollo Server's answer to a mutation over GET (which a link or a crawler could
-    replay); subscriptions are only served over the WebSocket."""
+    replay); a subscription needs the WebSocket or a streaming Accept header."""
     if operation_type is SUBSCRIPTION:
         return HttpRefusal(
             400,
             "BAD_REQUEST",
-            "Subscriptions are served over the WebSocket at /graphql "
-            "(graphql-transport-ws or graphql-ws), not over HTTP.",
+            "Subscriptions stream over the WebSocket at /graphql (graphql-transport-ws or "
+            "graphql-ws), or over HTTP with 'Accept: text/event-stream' (Server-Sent Events) "
+            "or 'Accept: multipart/mixed;subscriptionSpec=\"1.0\"', not as one JSON answer.",
         )
     return HttpRefusal(
         405,

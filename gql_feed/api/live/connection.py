@@ -173,7 +173,11 @@ class Connection:
             return
         if self._drainer is None:
             self._write(message)
-            return
+        else:
+            self._enqueue(message)
+
+    def _enqueue(self, message: Message) -> None:
+        """Queue a message behind the drain task; past the backlog, a slow consumer."""
         pending = self._pending
         if pending is not None and len(pending) >= self._backlog_limit:
             metrics.SLOW_CONSUMERS.inc()
@@ -197,16 +201,16 @@ class Connection:
             return  # the flush found a slow consumer and closed it already
         self.closing = True
         self._release()
-        message: Message = {
-            "type": "websocket.close",
-            "code": int(code),
-            "reason": fit_reason(reason),
-        }
+        message = self.close_message(code, reason)
         if self._drainer is not None and self._pending is not None:
             self._pending.clear()
             self._pending.append(message)
         else:
             self._write(message)
+
+    def close_message(self, code: int, reason: str) -> Message:
+        """The last message: a close frame here; the end of the body for an HTTP stream."""
+        return {"type": "websocket.close", "code": int(code), "reason": fit_reason(reason)}
 
     def lost(self) -> None:
         """The peer is gone: stop writing and release everything."""

@@ -76,8 +76,19 @@ class Subscriber:
         self.replay: asyncio.Task[None] | None = None
         self.since = 0
 
-    def frame(self, payload: str) -> str:
-        return self.prefix + payload + "}"
+    def send(self, event_id: int, payload: str, frames: dict[str, OutFrame] | None = None) -> None:
+        """Write one event's shared payload, framed for this subscription's transport.
+
+        `frames` shares a fan-out's frames between sockets: most clients number their
+        subscriptions alike, so one event is framed a handful of times, not once a socket.
+        """
+        if frames is None:
+            self.connection.send_frame(OutFrame(self.prefix + payload + "}"))
+            return
+        frame = frames.get(self.prefix)
+        if frame is None:
+            frame = frames[self.prefix] = OutFrame(self.prefix + payload + "}")
+        self.connection.send_frame(frame)
 
 
 class Group:
@@ -208,19 +219,14 @@ class Groups:
     def fan_out(self, group: Group, event_id: int, payload: str) -> int:
         """Write one payload to every member (or its replay buffer); returns frames written."""
         written = 0
-        # One frame per subscription id, shared by every socket it goes to: most
-        # clients number their subscriptions alike, so it is encoded a handful of times.
-        frames: dict[str, OutFrame] = {}
+        frames: dict[str, OutFrame] = {}  # see Subscriber.send
         # A copy: a write may end a slow consumer, which leaves the group at once.
         for member in tuple(group.members):
             if member.since >= event_id:
                 continue
             buffer = member.buffer
             if buffer is None:
-                frame = frames.get(member.prefix)
-                if frame is None:
-                    frame = frames[member.prefix] = OutFrame(member.prefix + payload + "}")
-                member.connection.send_frame(frame)
+                member.send(event_id, payload, frames)
                 written += 1
                 continue
             buffer.append((event_id, payload))

@@ -78,11 +78,14 @@ class Operations:
         claims: Claims,
         make_subscriber: Callable[[Group], Subscriber],
         held: Collection[GroupKey] = (),
+        resume_after: int | None = None,
     ) -> Joined | list[GraphQLError]:
         """Join (or found) the subscriber's group; errors if the request cannot run.
 
         `held` are the groups the subscriber's connection is in already: joining one more
-        than `ws_max_groups_per_connection` is refused.
+        than `ws_max_groups_per_connection` is refused. `resume_after` is a resume point
+        the transport carries (SSE's Last-Event-ID): it is newer than the operation's own
+        `after`, so it wins.
         """
         field_node, field_def = operation.root_field, operation.root_field_def
         if field_node is None or field_def is None:
@@ -104,6 +107,8 @@ class Operations:
             after = resume_point(arguments.get("after"))
         except BadUserInput as error:
             return [feed_error(error)]
+        if resume_after is not None:
+            after = resume_after
         actions = arguments.get("actions")
         action_names = (
             None if actions is None else frozenset(getattr(a, "value", a) for a in actions)

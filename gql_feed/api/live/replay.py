@@ -69,10 +69,10 @@ async def replay(
             except Exception:
                 logger.exception("Replaying event %s failed", event.id)
                 payload = INTERNAL_ERROR_PAYLOAD
-            connection.send_text(subscriber.frame(payload))
+            subscriber.send(event.id, payload)
     # From here to the end: no await, so no live event can interleave.
     buffered = subscriber.buffer or []
     subscriber.buffer = None
     for event_id, payload in buffered:
         if event_id > cursor:
-            connection.send_text(subscriber.frame(payload))
+            subscriber.send(event_id, payload)

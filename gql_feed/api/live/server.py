@@ -21,10 +21,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from gql_feed.api.context import Services
 from gql_feed.api.live import metrics
 from gql_feed.api.live.close_codes import CloseCode, CloseConnection
-from gql_feed.api.live.connection import CoroutineSend
+from gql_feed.api.live.connection import Connection, CoroutineSend
 from gql_feed.api.live.legacy_ws import LegacyWsProtocol
 from gql_feed.api.live.operations import Operations
 from gql_feed.api.live.protocol import INTERNAL_REASON, LiveProtocol
+from gql_feed.api.live.reservations import reservations_for
+from gql_feed.api.live.single import SingleConnections
+from gql_feed.api.live.streams import HttpStreams
 from gql_feed.api.live.ticker import Ticker
 from gql_feed.api.live.transport_ws import TransportWsProtocol
 from gql_feed.api.persisted import PersistedDocuments
@@ -56,26 +59,40 @@ class LiveServer:
         self.operations = Operations(schema, services, settings, documents)
         self.ticker = Ticker(settings.ws_keepalive_seconds, settings.ws_init_timeout_seconds)
         self._protocols: set[LiveProtocol] = set()
+        # Subscriptions over SSE and multipart HTTP: the same groups, other framings.
+        self.streams = HttpStreams(self.operations, services, settings)
+        # SSE's single-connection mode: reserved streams, operations sent to them.
+        self.single = SingleConnections(self.streams, reservations_for(settings))
 
     async def start(self) -> None:
         """Take events from the hub (already started) and start the clocks."""
         self.services.hub.add_sink(self)
         self.ticker.start()
-        groups = self.operations.groups
-        metrics.bind(lambda: len(self._protocols), lambda: groups.subscribers, lambda: len(groups))
+        self.streams.start()
+        await self.single.start()
+        groups, streams, single = self.operations.groups, self.streams, self.single
+        metrics.bind(
+            lambda: len(self._protocols) + len(streams) + len(single),
+            lambda: groups.subscribers,
+            lambda: len(groups),
+        )
 
     async def close_all(self, code: int, reason: str) -> None:
-        """Close every live socket and wait (a little) for the close frames to leave."""
+        """Close every live socket and stream, and wait (a little) for the last frames."""
         protocols = tuple(self._protocols)
-        for protocol in protocols:
-            protocol.connection.close(code, reason)
-        await asyncio.gather(
-            *(protocol.connection.flushed(CLOSE_ALL_SECONDS) for protocol in protocols)
-        )
+        connections: list[Connection] = [protocol.connection for protocol in protocols]
+        for connection in connections:
+            connection.close(code, reason)
+        connections.extend(self.streams.close_all(code, reason))
+        connections.extend(self.single.close_all(code, reason))
+        await asyncio.gather(*(connection.flushed(CLOSE_ALL_SECONDS) for connection in connections))
 
     async def stop(self) -> None:
         """Close what is left with 1001 so clients reconnect, to another server if need be."""
         await self.ticker.stop()
+        await self.streams.stop()
+        self.single.close_all(CloseCode.GOING_AWAY, "Server shutting down; reconnect")
+        await self.single.stop()
         for protocol in tuple(self._protocols):
             protocol.connection.close(CloseCode.GOING_AWAY, "Server shutting down")
         metrics.unbind()
