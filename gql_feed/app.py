@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
@@ -26,23 +26,29 @@ from gql_feed.api.limits import BodySizeLimit
 from gql_feed.api.live import LiveServer
 from gql_feed.api.live.route import LiveRoute
 from gql_feed.api.persisted import PersistedDocuments
+from gql_feed.api.response_cache import InvalidatingPublisher, ResponseCache
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
 from gql_feed.events.hub import EventHub
 from gql_feed.services.accounts import AccountService
-from gql_feed.services.posts import PostService
+from gql_feed.services.posts import PostService, Publisher
 from gql_feed.services.throttle import LoginThrottle
 from gql_feed.services.tokens import TokenService
 from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.storage.database import Database, check_up_to_date, migrate
 from gql_feed.storage.images import CONTENT_TYPES, ImageStore
+from gql_feed.storage.log_version import LogVersion
 
 logger = logging.getLogger(__name__)
 
 WEB = Path(__file__).parent / "web"
 
 
-def build_services(settings: Settings, db: Database) -> Services:
+def build_services(
+    settings: Settings, db: Database, responses: Callable[[EventHub], ResponseCache] | None = None
+) -> Services:
+    """`responses` makes the response cache for the hub: it becomes the hub's first sink
+    (ahead of the live fan-out) and hears of every event this process publishes."""
     tokens = TokenService(
         secret=settings.secret,
         issuer=settings.jwt_issuer,
@@ -57,11 +63,16 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.event_poll_seconds,
         settings.event_log_retention,
     )
+    publisher: Publisher = hub
+    if responses is not None:
+        cache = responses(hub)
+        hub.add_sink(cache)
+        publisher = InvalidatingPublisher(cache, hub)
     throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds)
     return Services(
         settings=settings,
         accounts=AccountService(db, tokens, throttle),
-        posts=PostService(db, images, hub, settings.max_per_page, settings.max_first),
+        posts=PostService(db, images, publisher, settings.max_per_page, settings.max_first),
         tokens=tokens,
         hub=hub,
     )
@@ -70,11 +81,19 @@ def build_services(settings: Settings, db: Database) -> Services:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database.open(settings.database_url)
-    services = build_services(settings, db)
     schema = build_schema(
         schema_extensions(settings),
         StrawberryConfig(batching_config={"max_operations": settings.max_batch_operations}),
     )
+    caches: list[ResponseCache] = []
+
+    def response_cache(hub: EventHub) -> ResponseCache:
+        version = LogVersion.of(db)
+        cache = ResponseCache(schema._schema, settings.response_cache_bytes, version.newest, hub)
+        caches.append(cache)
+        return cache
+
+    services = build_services(settings, db, response_cache)
     # One document store for HTTP and WebSocket: a hash registered on one serves both.
     documents = PersistedDocuments.from_settings(settings, schema)
     live = LiveServer(schema=schema, services=services, settings=settings, documents=documents)
@@ -140,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     view = GraphQLView(
         services,
         documents=documents,
+        responses=caches[0],
         schema=schema,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=True,

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     persisted_query_redis_prefix: str = "gql_feed:apq:"
     trusted_documents: Path | None = None
 
+    # Encoded answers to queries, kept until the next event (api.response_cache); 0: off.
+    response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+
     @model_validator(mode="after")
     def _check_sqlite_version(self) -> Settings:
         if self.database_url.startswith("sqlite") and sqlite3.sqlite_version_info < (

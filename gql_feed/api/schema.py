@@ -76,7 +76,7 @@ class Query:
         info.context.viewer_id  # noqa: B018
         result = await info.context.services.posts.page(page, per_page)
         return PostPage(
-            posts=[Post.of(record) for record in result.posts],
+            posts=[Post.of(post, result.creators.get(post.creator_id)) for post in result.posts],
             total_posts=result.total,
             page=result.page,
             per_page=result.per_page,
