@@ -42,6 +42,7 @@ from graphql import (
     parse,
     visit,
 )
+from prometheus_client import Counter
 
 from gql_feed.api.normalize import document_key
 from gql_feed.api.types import VIEWER_DEPENDENT_FIELDS
@@ -52,6 +53,11 @@ if TYPE_CHECKING:
     from gql_feed.storage.event_log import LoggedEvent
 
 logger = logging.getLogger(__name__)
+
+HITS = Counter("gql_feed_response_cache_hits_total", "Queries answered from the response cache")
+MISSES = Counter(
+    "gql_feed_response_cache_misses_total", "Cacheable queries executed, for want of a kept answer"
+)
 
 # Fields whose value can change without an event id being committed (see the docstring).
 UNVERSIONED_FIELDS = frozenset({("Query", "me"), ("Query", "user"), ("User", "status")})
@@ -149,8 +155,6 @@ class ResponseCache:
         # Bumped (and every answer dropped) whenever this process learns of a newer event.
         self.generation = 0
         self.known_event_id = 0
-        self.hits = 0
-        self.misses = 0
 
     # Keys.
 
@@ -197,7 +201,7 @@ class ResponseCache:
         """A kept answer, once the hub is known to have seen every event committed before
         this call; None on a miss (or when the log cannot be read: execution decides)."""
         if self._current(key) is None:
-            self.misses += 1
+            MISSES.inc()
             return None
         try:
             newest = await self.newest()
@@ -207,10 +211,7 @@ class ResponseCache:
             logger.warning("Could not check the event log; executing instead", exc_info=True)
             return None
         answer = self._current(key)
-        if answer is None:
-            self.misses += 1
-        else:
-            self.hits += 1
+        (MISSES if answer is None else HITS).inc()
         return answer
 
     def start(self) -> int:
