@@ -89,11 +89,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     def response_cache(hub: EventHub) -> ResponseCache:
         version = LogVersion.of(db)
-        cache = ResponseCache(schema._schema, settings.response_cache_bytes, version.newest, hub)
+        cache = ResponseCache(
+            schema._schema,
+            settings.response_cache_bytes,
+            version.newest,
+            hub,
+            max_tokens=settings.max_query_tokens,
+        )
         caches.append(cache)
         return cache
 
     services = build_services(settings, db, response_cache)
+    (responses,) = caches
     # One document store for HTTP and WebSocket: a hash registered on one serves both.
     documents = PersistedDocuments.from_settings(settings, schema)
     live = LiveServer(schema=schema, services=services, settings=settings, documents=documents)
@@ -107,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await check_up_to_date(db.engine)
         images.ensure_directory()
         await services.hub.start()
+        responses.begin_at(services.hub.last_id)
         await live.start()
         close_sockets_first_on_sigterm(live.close_all)
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
@@ -159,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     view = GraphQLView(
         services,
         documents=documents,
-        responses=caches[0],
+        responses=responses,
         schema=schema,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=True,

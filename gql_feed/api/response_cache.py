@@ -134,7 +134,8 @@ class ResponseCache:
     """Encoded answers by (document, operation, variables, viewer where it matters).
 
     `newest` reads the event log's newest id; `hub` is this process's event hub, whose
-    sinks must include this cache (ahead of the live fan-out).
+    sinks must include this cache (ahead of the live fan-out). `max_tokens` bounds the
+    parse of a document this cache has not seen, as it bounds execution's own.
     """
 
     def __init__(
@@ -143,8 +144,10 @@ class ResponseCache:
         max_bytes: int,
         newest: Callable[[], Awaitable[int]],
         hub: EventHub,
+        max_tokens: int | None = None,
     ) -> None:
         self.schema = schema
+        self.max_tokens = max_tokens
         self.enabled = max_bytes > 0
         self.answers: ByteLRU[ResponseKey, tuple[int, bytes]] = ByteLRU(max_bytes)
         self.documents: ByteLRU[str, DocumentFacts | None] = ByteLRU(
@@ -164,7 +167,7 @@ class ResponseCache:
         facts = self.documents.get(query)
         if facts is None and query not in self.documents:
             try:
-                facts = document_facts(self.schema, parse(query))
+                facts = document_facts(self.schema, parse(query, max_tokens=self.max_tokens))
             except GraphQLError:
                 facts = None
             self.documents.put(query, facts, len(query) + DOCUMENT_OVERHEAD_BYTES)
@@ -205,12 +208,14 @@ class ResponseCache:
             return None
         try:
             newest = await self.newest()
-            if newest > self.hub.last_id:
+            if newest > self.known_event_id:
                 await self.hub.catch_up_to(newest)
         except Exception:
             logger.warning("Could not check the event log; executing instead", exc_info=True)
             return None
-        answer = self._current(key)
+        # Every event up to `newest` has reached this cache (and dropped older answers),
+        # or the answer is not served: the hub's own bookkeeping is not relied upon.
+        answer = self._current(key) if self.known_event_id >= newest else None
         (MISSES if answer is None else HITS).inc()
         return answer
 
@@ -229,6 +234,10 @@ class ResponseCache:
         return entry[1]
 
     # Invalidation.
+
+    def begin_at(self, event_id: int) -> None:
+        """The hub started at `event_id`: every event up to it committed before any answer."""
+        self.known_event_id = max(self.known_event_id, event_id)
 
     def note(self, event_id: int) -> None:
         """This process committed `event_id`: drop every answer before the mutation answers."""

@@ -80,6 +80,8 @@ class Database:
         if self.sqlite_reader is not None:
             return await self.sqlite_reader.run(work)
         async with self.engine.connect() as connection:
+            # Autocommit: no BEGIN and ROLLBACK round trips around a read of one statement.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
             return await connection.run_sync(work)
 
     async def close(self) -> None:
