@@ -88,7 +88,10 @@ class Query:
     ) -> PostConnection:
         info.context.viewer_id  # noqa: B018
         result = await info.context.services.posts.feed(first, after)
-        edges = [PostEdge(cursor=encode_cursor(p.id), node=Post.of(p)) for p in result.posts]
+        edges = [
+            PostEdge(cursor=encode_cursor(p.id), node=Post.of(p, result.creators.get(p.creator_id)))
+            for p in result.posts
+        ]
         return PostConnection(
             edges=edges,
             page_info=PageInfo(

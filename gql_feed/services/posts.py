@@ -45,26 +45,27 @@ _SELECT_VIEWER = select(
 _COUNT_POSTS = select(func.count()).select_from(_POSTS)
 # A page, each post with its creator and the total, in one statement (so one snapshot):
 # the API then needs no second query for the creators, and SQLite no second hop.
+_WITH_CREATOR = select(
+    _POSTS.c.id,
+    _POSTS.c.title,
+    _POSTS.c.content,
+    _POSTS.c.image_name,
+    _POSTS.c.creator_id,
+    _POSTS.c.created_at,
+    _POSTS.c.updated_at,
+    _USERS.c.email.label("creator_email"),
+    _USERS.c.name.label("creator_name"),
+    _USERS.c.status.label("creator_status"),
+    _USERS.c.created_at.label("creator_created_at"),
+).join_from(_POSTS, _USERS, _POSTS.c.creator_id == _USERS.c.id)
 _PAGE = (
-    select(
-        _POSTS.c.id,
-        _POSTS.c.title,
-        _POSTS.c.content,
-        _POSTS.c.image_name,
-        _POSTS.c.creator_id,
-        _POSTS.c.created_at,
-        _POSTS.c.updated_at,
-        _USERS.c.email.label("creator_email"),
-        _USERS.c.name.label("creator_name"),
-        _USERS.c.status.label("creator_status"),
-        _USERS.c.created_at.label("creator_created_at"),
-        _COUNT_POSTS.scalar_subquery().label("total"),
-    )
-    .join_from(_POSTS, _USERS, _POSTS.c.creator_id == _USERS.c.id)
+    _WITH_CREATOR.add_columns(_COUNT_POSTS.scalar_subquery().label("total"))
     .order_by(_POSTS.c.id.desc())
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
+_FEED = _WITH_CREATOR.order_by(_POSTS.c.id.desc()).limit(bindparam("limit"))
+_FEED_AFTER = _FEED.where(_POSTS.c.id < bindparam("before"))
 
 
 class Publisher(Protocol):
@@ -92,6 +93,7 @@ class PostPage:
 class FeedSlice:
     posts: Sequence[PostRecord]
     has_next: bool
+    creators: Mapping[int, UserRecord] = dataclass_field(default_factory=dict)
 
 
 def _post_of(row: Row[*tuple[Any, ...]]) -> PostRecord:
@@ -266,12 +268,17 @@ class PostService:
     async def feed(self, first: int, after: str | None) -> FeedSlice:
         if not 1 <= first <= self.max_first:
             raise BadUserInput({"first": f"first must be between 1 and {self.max_first}."})
-        query = select(Post).order_by(Post.id.desc()).limit(first + 1)
-        if after is not None:
-            query = query.where(Post.id < decode_cursor(after))
-        async with self.db.read() as session:
-            posts = [PostRecord.of(post) for post in await session.scalars(query)]
-        return FeedSlice(posts[:first], len(posts) > first)
+        before = decode_cursor(after) if after is not None else None
+
+        def read(connection: Connection) -> FeedSlice:
+            if before is None:
+                rows = connection.execute(_FEED, {"limit": first + 1}).all()
+            else:
+                rows = connection.execute(_FEED_AFTER, {"limit": first + 1, "before": before}).all()
+            creators = {row.creator_id: _creator_of(row) for row in rows}
+            return FeedSlice([_post_of(row) for row in rows[:first]], len(rows) > first, creators)
+
+        return await self.db.run_read(read)
 
     async def _store_image(self, image: Readable) -> str:
         try:
