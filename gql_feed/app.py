@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from gql_feed.api.live import LiveServer
 from gql_feed.api.live.route import LiveRoute
 from gql_feed.api.live.streams import StreamsOrView
 from gql_feed.api.persisted import PersistedDocuments
+from gql_feed.api.response_cache import InvalidatingPublisher, ResponseCache
 from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
 from gql_feed.events.hub import EventHub
@@ -34,7 +35,7 @@ from gql_feed.page_headers import page_headers
 from gql_feed.services.accounts import AccountService
 from gql_feed.services.known_users import KnownUsers
 from gql_feed.services.passwords import Passwords
-from gql_feed.services.posts import PostService
+from gql_feed.services.posts import PostService, Publisher
 from gql_feed.services.throttle import LoginThrottle, SignupThrottle
 from gql_feed.services.tickets import (
     LocalSpentTickets,
@@ -46,6 +47,7 @@ from gql_feed.services.tokens import TokenService
 from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.storage.database import Database, check_up_to_date, migrate
 from gql_feed.storage.images import CONTENT_TYPES, ImageStore
+from gql_feed.storage.log_version import LogVersion
 from gql_feed.storage.orphans import sweep_orphan_images
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,11 @@ logger = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
 
 
-def build_services(settings: Settings, db: Database) -> Services:
+def build_services(
+    settings: Settings, db: Database, responses: Callable[[EventHub], ResponseCache] | None = None
+) -> Services:
+    """`responses` makes the response cache for the hub: it becomes the hub's first sink
+    (ahead of the live fan-out) and hears of every event this process publishes."""
     tokens = TokenService(
         secret=settings.secret,
         issuer=settings.jwt_issuer,
@@ -73,6 +79,11 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.event_poll_seconds,
         settings.event_log_retention,
     )
+    publisher: Publisher = hub
+    if responses is not None:
+        cache = responses(hub)
+        hub.add_sink(cache)
+        publisher = InvalidatingPublisher(cache, hub)
     accounts = AccountService(
         db,
         tokens,
@@ -88,7 +99,7 @@ def build_services(settings: Settings, db: Database) -> Services:
     return Services(
         settings=settings,
         accounts=accounts,
-        posts=PostService(db, images, hub, settings.max_per_page, settings.max_first),
+        posts=PostService(db, images, publisher, settings.max_per_page, settings.max_first),
         tokens=tokens,
         hub=hub,
         tickets=tickets,
@@ -98,13 +109,28 @@ def build_services(settings: Settings, db: Database) -> Services:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database.open(settings.database_url)
-    services = build_services(settings, db)
     # One parser, validation cache and cost for the schema and the HTTP view's batches.
     checks = DocumentChecks.for_settings(settings)
     schema = build_schema(
         schema_extensions(settings, checks),
         StrawberryConfig(batching_config={"max_operations": settings.max_batch_operations}),
     )
+    caches: list[ResponseCache] = []
+
+    def response_cache(hub: EventHub) -> ResponseCache:
+        version = LogVersion.of(db)
+        cache = ResponseCache(
+            schema._schema,
+            settings.response_cache_bytes,
+            version.newest,
+            hub,
+            max_tokens=settings.max_query_tokens,
+        )
+        caches.append(cache)
+        return cache
+
+    services = build_services(settings, db, response_cache)
+    (responses,) = caches
     # One document store for HTTP and WebSocket: a hash registered on one serves both.
     documents = PersistedDocuments.from_settings(settings, schema)
     live = LiveServer(schema=schema, services=services, settings=settings, documents=documents)
@@ -119,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         images.ensure_directory()
         await sweep_orphan_images(db, images, settings.orphan_grace_seconds)
         await services.hub.start()
+        responses.begin_at(services.hub.last_id)
         await live.start()
         close_sockets_first_on_sigterm(live.close_all)
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
@@ -178,6 +205,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services,
         documents=documents,
         checks=checks,
+        responses=responses,
         schema=schema,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=True,

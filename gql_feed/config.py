@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     persisted_query_redis_prefix: Name = "gql_feed:apq:"
     trusted_documents: Path | None = None
 
+    # Encoded answers to queries, kept until the next event (api.response_cache); 0: off.
+    response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

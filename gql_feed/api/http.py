@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.types import HTTPMethod
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
@@ -32,6 +33,7 @@ from gql_feed.api.graphiql import graphiql_response
 from gql_feed.api.multipart import place_files
 from gql_feed.api.parsing import off_loop
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
+from gql_feed.api.response_cache import ResponseCache
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
 # preflight (no content type, or a "simple" one such as multipart/form-data) must carry a
@@ -92,6 +94,7 @@ class GraphQLView(GraphQL[Context, None]):
         services: Services,
         documents: PersistedDocuments | None = None,
         checks: DocumentChecks | None = None,
+        responses: ResponseCache | None = None,
         **options: Any,
     ) -> None:
         """`checks` should be the schema's own (`schema_extensions`), so that a batch is
@@ -101,6 +104,7 @@ class GraphQLView(GraphQL[Context, None]):
         if not isinstance(self.schema, strawberry.Schema):
             raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
         self.graphql_schema = self.schema._schema
+        self.responses = responses
         if documents is None:
             documents = PersistedDocuments.from_settings(services.settings, self.schema)
         self.documents = documents
@@ -110,8 +114,9 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self.answer_json(request) or await self.run(request)
         except HTTPException as error:
             # Strawberry's own refusals (bad JSON, too many operations…) as GraphQL JSON.
             code = "NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
@@ -119,6 +124,56 @@ class GraphQLView(GraphQL[Context, None]):
         except HttpRefusal as refusal:
             response = refusal.response()
         await response(scope, receive, send)
+
+    async def answer_json(self, request: Request) -> Response | None:
+        """The common request, one operation POSTed as JSON, answered without strawberry's
+        general HTTP machinery and, for a query whose answer is kept, without executing
+        or encoding anything. None for anything else (GET, multipart, a batch, a body that
+        is not a JSON object, a streaming `Accept`): `run` answers those, reading the body
+        this method already read."""
+        if request.method != "POST":
+            return None
+        content_type, _ = parse_content_type(request.headers.get("content-type", ""))
+        if "application/json" not in content_type:
+            return None
+        if self._get_stream_transport_from_headers(request.headers) is not None:
+            return None
+        try:
+            data = await self.parse_json_body(await request.body())
+        except HTTPException:
+            return None  # not JSON: `run` answers it as strawberry does
+        if not isinstance(data, dict):
+            return None
+        request_data = _request_data(data, "http")
+        context = await self.get_context(request, None)
+        body = await self.answer(request, request_data, context)
+        return Response(body, media_type="application/json")
+
+    async def answer(
+        self, request: Request, request_data: FeedRequestData, context: Context
+    ) -> bytes:
+        """The encoded answer to one operation: kept, or executed (and kept if it may be).
+
+        Only a request whose token verified shares answers, so one that would fail for
+        want of a login always executes and fails."""
+        query = await self._resolve(request_data)
+        key = None
+        if self.responses is not None and context.claims is not None:
+            key = self.responses.key(
+                query, request_data.operation_name, request_data.variables, context.claims.user_id
+            )
+        if key is None or self.responses is None:
+            result = await self._execute(query, request_data, context, "POST")
+            return orjson.dumps(await self.process_result(request, result))
+        cached = await self.responses.lookup(key)
+        if cached is not None:
+            return cached
+        started = self.responses.start()
+        result = await self._execute(query, request_data, context, "POST")
+        body = orjson.dumps(await self.process_result(request, result))
+        if not result.errors and result.data is not None:
+            self.responses.store(key, started, body)
+        return body
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         client = request.client.host if request.client else "unknown"
@@ -214,7 +269,7 @@ class GraphQLView(GraphQL[Context, None]):
             try:
                 if isinstance(query, HttpRefusal):
                     raise query
-                return await self._run(request_adapter, context, root_value, data, query)
+                return await self._execute(query, data, context, request_adapter.method)
             except HttpRefusal as refusal:
                 return ExecutionResult(data=None, errors=[refusal.error()])
 
@@ -230,7 +285,7 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         query = await self._resolve(request_data)
-        return await self._run(request_adapter, context, root_value, request_data, query)
+        return await self._execute(query, request_data, context, request_adapter.method)
 
     async def _resolve(self, request_data: GraphQLRequestData) -> str:
         """The document text to run: sent in full, by APQ hash or by trusted-document id."""
@@ -271,19 +326,13 @@ class GraphQLView(GraphQL[Context, None]):
             return cost_error(total, checks.max_cost, batch=True)
         return None
 
-    async def _run(
-        self,
-        request_adapter: AsyncHTTPRequestAdapter,
-        context: Context,
-        root_value: None,
-        request_data: GraphQLRequestData,
-        query: str,
+    async def _execute(
+        self, query: str, request_data: GraphQLRequestData, context: Context, method: HTTPMethod
     ) -> ExecutionResult:
-        method = request_adapter.method
         try:
             return await self.schema.execute(
                 query,
-                root_value=root_value,
+                root_value=None,
                 variable_values=request_data.variables,
                 context_value=context,
                 operation_name=request_data.operation_name,

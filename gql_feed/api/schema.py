@@ -101,7 +101,7 @@ class Query:
         info.context.viewer_id  # noqa: B018
         result = await info.context.services.posts.page(page, per_page)
         return PostPage(
-            posts=[Post.of(record) for record in result.posts],
+            posts=[Post.of(post, result.creators.get(post.creator_id)) for post in result.posts],
             total_posts=result.total,
             page=result.page,
             per_page=result.per_page,
@@ -113,7 +113,10 @@ class Query:
     ) -> PostConnection:
         info.context.viewer_id  # noqa: B018
         result = await info.context.services.posts.feed(first, after)
-        edges = [PostEdge(cursor=encode_cursor(p.id), node=Post.of(p)) for p in result.posts]
+        edges = [
+            PostEdge(cursor=encode_cursor(p.id), node=Post.of(p, result.creators.get(p.creator_id)))
+            for p in result.posts
+        ]
         return PostConnection(
             edges=edges,
             page_info=PageInfo(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from gql_feed.services.errors import BadUserInput, ServerBusy, Unauthenticated
@@ -28,6 +28,10 @@ MAX_STATUS_LENGTH = 500
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 LOGIN_REFUSED = "Invalid email or password."
 ACCOUNT_GONE = "Your account no longer exists."
+_USERS = User.metadata.tables[User.__tablename__]
+_SELECT_USERS = select(
+    _USERS.c.id, _USERS.c.email, _USERS.c.name, _USERS.c.status, _USERS.c.created_at
+).where(_USERS.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +121,13 @@ class AccountService:
 
     async def get_many(self, user_ids: Sequence[int]) -> list[UserRecord | None]:
         """Users in the order asked, None for unknown ids: one query for the whole batch."""
-        async with self.db.read() as session:
-            rows = await session.scalars(select(User).where(User.id.in_(set(user_ids))))
-            found = {user.id: UserRecord.of(user) for user in rows}
+        wanted = sorted(set(user_ids))
+
+        def read(connection: Connection) -> dict[int, UserRecord]:
+            rows = connection.execute(_SELECT_USERS, {"ids": wanted})
+            return {row.id: UserRecord(*row) for row in rows}
+
+        found = await self.db.run_read(read)
         return [found.get(user_id) for user_id in user_ids]
 
     async def update_status(self, user_id: int, status: str) -> UserRecord:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Connection, Row, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_feed.events.payload import Action, event_body
@@ -44,6 +45,30 @@ _INSERT_POST = insert(_POSTS).returning(_POSTS.c.id)
 _SELECT_VIEWER = select(
     _USERS.c.id, _USERS.c.email, _USERS.c.name, _USERS.c.status, _USERS.c.created_at
 ).where(_USERS.c.id == bindparam("viewer_id"))
+_COUNT_POSTS = select(func.count()).select_from(_POSTS)
+# A page, each post with its creator and the total, in one statement (so one snapshot):
+# the API then needs no second query for the creators, and SQLite no second hop.
+_WITH_CREATOR = select(
+    _POSTS.c.id,
+    _POSTS.c.title,
+    _POSTS.c.content,
+    _POSTS.c.image_name,
+    _POSTS.c.creator_id,
+    _POSTS.c.created_at,
+    _POSTS.c.updated_at,
+    _USERS.c.email.label("creator_email"),
+    _USERS.c.name.label("creator_name"),
+    _USERS.c.status.label("creator_status"),
+    _USERS.c.created_at.label("creator_created_at"),
+).join_from(_POSTS, _USERS, _POSTS.c.creator_id == _USERS.c.id)
+_PAGE = (
+    _WITH_CREATOR.add_columns(_COUNT_POSTS.scalar_subquery().label("total"))
+    .order_by(_POSTS.c.id.desc())
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_FEED = _WITH_CREATOR.order_by(_POSTS.c.id.desc()).limit(bindparam("limit"))
+_FEED_AFTER = _FEED.where(_POSTS.c.id < bindparam("before"))
 
 
 class Publisher(Protocol):
@@ -64,12 +89,36 @@ class PostPage:
     total: int
     page: int
     per_page: int
+    creators: Mapping[int, UserRecord] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class FeedSlice:
     posts: Sequence[PostRecord]
     has_next: bool
+    creators: Mapping[int, UserRecord] = dataclass_field(default_factory=dict)
+
+
+def _post_of(row: Row[*tuple[Any, ...]]) -> PostRecord:
+    return PostRecord(
+        row.id,
+        row.title,
+        row.content,
+        row.image_name,
+        row.creator_id,
+        row.created_at,
+        row.updated_at,
+    )
+
+
+def _creator_of(row: Row[*tuple[Any, ...]]) -> UserRecord:
+    return UserRecord(
+        row.creator_id,
+        row.creator_email,
+        row.creator_name,
+        row.creator_status,
+        row.creator_created_at,
+    )
 
 
 def encode_cursor(post_id: int) -> str:
@@ -212,23 +261,31 @@ class PostService:
             problems["perPage"] = f"perPage must be between 1 and {self.max_per_page}."
         if problems:
             raise BadUserInput(problems)
-        async with self.db.read() as session:
-            total = await session.scalar(select(func.count()).select_from(Post)) or 0
-            rows = await session.scalars(
-                select(Post).order_by(Post.id.desc()).offset((page - 1) * per_page).limit(per_page)
-            )
-            posts = [PostRecord.of(post) for post in rows]
-        return PostPage(posts, total, page, per_page)
+
+        def read(connection: Connection) -> PostPage:
+            rows = connection.execute(
+                _PAGE, {"limit": per_page, "offset": (page - 1) * per_page}
+            ).all()
+            total = rows[0].total if rows else connection.scalar(_COUNT_POSTS) or 0
+            creators = {row.creator_id: _creator_of(row) for row in rows}
+            return PostPage([_post_of(row) for row in rows], total, page, per_page, creators)
+
+        return await self.db.run_read(read)
 
     async def feed(self, first: int, after: str | None) -> FeedSlice:
         if not 1 <= first <= self.max_first:
             raise BadUserInput({"first": f"first must be between 1 and {self.max_first}."})
-        query = select(Post).order_by(Post.id.desc()).limit(first + 1)
-        if after is not None:
-            query = query.where(Post.id < decode_cursor(after))
-        async with self.db.read() as session:
-            posts = [PostRecord.of(post) for post in await session.scalars(query)]
-        return FeedSlice(posts[:first], len(posts) > first)
+        before = decode_cursor(after) if after is not None else None
+
+        def read(connection: Connection) -> FeedSlice:
+            if before is None:
+                rows = connection.execute(_FEED, {"limit": first + 1}).all()
+            else:
+                rows = connection.execute(_FEED_AFTER, {"limit": first + 1, "before": before}).all()
+            creators = {row.creator_id: _creator_of(row) for row in rows}
+            return FeedSlice([_post_of(row) for row in rows[:first]], len(rows) > first, creators)
+
+        return await self.db.run_read(read)
 
     async def _store_image(self, image: Readable) -> str:
         try:
