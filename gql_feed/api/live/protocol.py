@@ -65,6 +65,7 @@ async def _finish(resume: Resume) -> None:
 class LiveProtocol(ABC):
     # Thousands of these live at once: no per-instance __dict__.
     __slots__ = (
+        "_prepared",
         "active",
         "claims",
         "connection",
@@ -97,6 +98,8 @@ class LiveProtocol(ABC):
         self.init_deadline: float | None = time.monotonic() + settings.ws_init_timeout_seconds
         self.expires_at: float | None = None
         self.active: dict[str, Subscriber | Starting] = {}
+        # Set once the last operation to start has its document (see _prepare_and_run).
+        self._prepared: asyncio.Future[None] | None = None
 
     # Messages in.
 
@@ -219,13 +222,10 @@ class LiveProtocol(ABC):
     async def _prepare_and_run(
         self, op_id: str, starting: Starting, payload: OperationPayload, claims: Claims
     ) -> None:
-        try:
-            query = await self.operations.persisted.resolve_payload(payload)
-        except DocumentRefused as refusal:
-            self._fail(op_id, starting, [feed_error(refusal)])
+        prepared = await self._prepare(op_id, starting, payload)
+        if prepared is None:
             return
-        request = Request(query, payload.get("operationName"), payload.get("variables") or {})
-        operation = await self.operations.prepare(request)
+        request, operation = prepared
         if self.connection.closing or self.active.get(op_id) is not starting:
             return
         if isinstance(operation, Invalid):
@@ -236,6 +236,32 @@ class LiveProtocol(ABC):
             self._fail(op_id, starting, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
         else:
             await self._run_once(op_id, starting, request, claims)
+
+    async def _prepare(
+        self, op_id: str, starting: Starting, payload: OperationPayload
+    ) -> tuple[Request, Operation | Invalid] | None:
+        """The operation's document, found and checked in the order the messages came.
+
+        A client may send a query with its APQ hash and, right behind it, the hash alone,
+        expecting the first to have registered it. Only this step waits for the one
+        before it; pings and `complete`s never do.
+        """
+        before, mine = self._prepared, asyncio.get_running_loop().create_future()
+        self._prepared = mine
+        try:
+            if before is not None and not before.done():
+                await before
+            try:
+                query = await self.operations.persisted.resolve_payload(payload)
+            except DocumentRefused as refusal:
+                self._fail(op_id, starting, [feed_error(refusal)])
+                return None
+            request = Request(query, payload.get("operationName"), payload.get("variables") or {})
+            return request, await self.operations.prepare(request)
+        finally:
+            mine.set_result(None)
+            if self._prepared is mine:
+                self._prepared = None
 
     def _fail(self, op_id: str, starting: Starting, errors: list[GraphQLError]) -> None:
         """End the operation still starting under `op_id` with request errors."""
