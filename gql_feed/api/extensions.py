@@ -31,6 +31,7 @@ from strawberry.extensions import (
 )
 
 from gql_feed.api.errors import ErrorCodes
+from gql_feed.compat import hide_suggestions
 from gql_feed.config import Settings
 
 ExtensionFactory = Callable[[], SchemaExtension]
@@ -48,7 +49,7 @@ class HideSuggestions(ValidationRule):
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
-        context._hide_suggestions = True
+        hide_suggestions(context)
 
 
 class CachedParser(ParserCache):

@@ -33,6 +33,7 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import AddValidationRules
 
 from gql_feed.api.extensions import schema_extensions
+from gql_feed.compat import graphql_schema
 from gql_feed.config import ConfigError, Settings
 from gql_feed.services.errors import FeedError
 
@@ -325,7 +326,7 @@ class DocumentValidator:
             extension = factory()
             if isinstance(extension, AddValidationRules):
                 rules.extend(extension.validation_rules)
-        return cls(schema._schema, rules, settings.max_query_tokens)
+        return cls(graphql_schema(schema), rules, settings.max_query_tokens)
 
     def errors(self, text: str) -> list[GraphQLError]:
         try:
