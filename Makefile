@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.txt
 DEV_LOCK := requirements-dev.txt
 LATEST := .venv-latest
+OLDEST := .venv-oldest
 PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
 	--all-build-deps --no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint typecheck schema bench clean lock lock-upgrade test-latest
+.PHONY: run test lint typecheck schema bench clean lock lock-upgrade test-latest test-oldest
 
 # Exactly the locked versions, each file checked against its hash; then gql_feed itself,
 # built by the locked setuptools (no build isolation, so nothing unlocked is fetched).
@@ -69,5 +70,16 @@ test-latest:
 	$(LATEST)/bin/python tools/lock_diff.py $(DEV_LOCK)
 	$(LATEST)/bin/pytest $(PYTEST_ARGS)
 
+# The lower bounds: every direct dependency at the oldest release pyproject.toml allows
+# (uv resolves that way; pip cannot), the rest as new as they may be.
+test-oldest:
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install -q uv
+	$(OLDEST)/bin/uv pip install -q --python $(OLDEST)/bin/python \
+		--resolution lowest-direct -e '.[dev]'
+	$(OLDEST)/bin/python tools/lock_diff.py $(DEV_LOCK)
+	$(OLDEST)/bin/pytest $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) $(LATEST) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache
