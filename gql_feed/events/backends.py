@@ -128,6 +128,8 @@ class RedisBackend(BroadcastBackend):
             url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=CONNECT_SECONDS
         )
         self._pubsub: PubSub = self._client.pubsub(ignore_subscribe_messages=True)
+        # broadcaster's Broadcast asks for messages before its first subscribe.
+        self._subscribed = asyncio.Event()
 
     async def connect(self) -> None:
         await self._client.ping()
@@ -140,6 +142,7 @@ class RedisBackend(BroadcastBackend):
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
+        self._subscribed.set()
 
     async def unsubscribe(self, channel: str) -> None:
         await self._pubsub.unsubscribe(channel)
@@ -148,6 +151,7 @@ class RedisBackend(BroadcastBackend):
         await self._client.publish(channel, message)
 
     async def next_published(self) -> Event:
+        await self._subscribed.wait()
         while True:
             message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if message is not None and message["type"] == "message":
