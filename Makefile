@@ -5,13 +5,23 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The lock: every dependency, direct or not, pinned with the hashes of its files.
+LOCK := requirements.txt
+DEV_LOCK := requirements-dev.txt
+LATEST := .venv-latest
+OLDEST := .venv-oldest
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	--all-build-deps --no-emit-index-url --no-emit-find-links
 
-.PHONY: run migrate test lint typecheck schema bench clean
+.PHONY: run migrate test lint typecheck schema bench clean lock lock-upgrade test-latest test-oldest
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, each file checked against its hash; then gql_feed itself,
+# built by the locked setuptools (no build isolation, so nothing unlocked is fetched).
+$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 # `make run PORT=8001 HOST=0.0.0.0` chooses where to listen (default 127.0.0.1:8000).
@@ -22,8 +32,8 @@ migrate: $(STAMP)
 	$(BIN)/gql-feed migrate
 
 lint: $(STAMP)
-	$(BIN)/ruff check gql_feed tests bench
-	$(BIN)/ruff format --check gql_feed tests bench
+	$(BIN)/ruff check gql_feed tests bench tools
+	$(BIN)/ruff format --check gql_feed tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy gql_feed
@@ -39,5 +49,42 @@ bench: $(STAMP)
 	$(BIN)/python bench/fanout.py --proto sse
 	$(BIN)/python bench/http_throughput.py
 
+# pip-tools, from the lock, without installing gql_feed: `make lock` must work right
+# after pyproject.toml changed, when the old lock no longer satisfies it.
+$(BIN)/pip-compile:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+
+# After editing pyproject.toml: resolve again, keeping every pin that still fits.
+lock: | $(BIN)/pip-compile
+	$(PIP_COMPILE) -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra dev -c $(LOCK) -o $(DEV_LOCK) pyproject.toml
+
+# Every pin to the newest release the ranges allow (then run `make test`).
+lock-upgrade: | $(BIN)/pip-compile
+	$(PIP_COMPILE) --upgrade -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --upgrade --extra dev -c $(LOCK) -o $(DEV_LOCK) pyproject.toml
+
+# The newest releases the ranges allow, without the lock, in a venv of their own: an
+# upcoming break shows here before a user meets it. Lists what differs from the lock.
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install -q --upgrade pip
+	$(LATEST)/bin/pip install -q --upgrade --upgrade-strategy eager -e '.[dev]'
+	$(LATEST)/bin/python tools/lock_diff.py $(DEV_LOCK)
+	$(LATEST)/bin/pytest $(PYTEST_ARGS)
+
+# The lower bounds: every direct dependency at the oldest release pyproject.toml allows
+# (uv resolves that way; pip cannot), the rest as new as they may be.
+test-oldest:
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install -q uv
+	$(OLDEST)/bin/uv pip install -q --python $(OLDEST)/bin/python \
+		--resolution lowest-direct -e '.[dev]'
+	$(OLDEST)/bin/python tools/lock_diff.py $(DEV_LOCK)
+	$(OLDEST)/bin/pytest $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache

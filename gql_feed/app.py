@@ -29,6 +29,7 @@ from gql_feed.api.live.streams import StreamsOrView
 from gql_feed.api.persisted import PersistedDocuments
 from gql_feed.api.response_cache import InvalidatingPublisher, ResponseCache
 from gql_feed.api.schema import build_schema
+from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.events.hub import EventHub
 from gql_feed.page_headers import page_headers
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     def response_cache(hub: EventHub) -> ResponseCache:
         version = LogVersion.of(db)
         cache = ResponseCache(
-            schema._schema,
+            graphql_schema(schema),
             settings.response_cache_bytes,
             version.newest,
             hub,

@@ -32,6 +32,7 @@ from strawberry.extensions import (
 from gql_feed.api.cost import QueryCost, cost_error
 from gql_feed.api.errors import ErrorCodes, classify
 from gql_feed.api.parsing import DocumentParser, ValidationResults
+from gql_feed.compat import graphql_schema, hide_suggestions
 from gql_feed.config import Settings
 
 ExtensionFactory = Callable[[], SchemaExtension]
@@ -49,7 +50,7 @@ class HideSuggestions(ValidationRule):
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
-        context._hide_suggestions = True
+        hide_suggestions(context)
 
 
 class CachedParser(SchemaExtension):
@@ -89,7 +90,7 @@ class CachedValidation(SchemaExtension):
         document = context.graphql_document
         if context.query and document is not None and context.pre_execution_errors is None:
             context.pre_execution_errors = await self.results.validate(
-                context.schema._schema, context.query, document, context.validation_rules
+                graphql_schema(context.schema), context.query, document, context.validation_rules
             )
         yield
 
@@ -112,7 +113,7 @@ class CostLimit(SchemaExtension):
         document = context.graphql_document
         if not context.pre_execution_errors and document is not None:
             variables = context.variables if isinstance(context.variables, dict) else None
-            schema = context.schema._schema
+            schema = graphql_schema(context.schema)
             cost = self.cost.of(schema, document, context.operation_name, variables)
             if cost > self.max_cost:
                 context.pre_execution_errors = [cost_error(cost, self.max_cost)]

@@ -34,6 +34,7 @@ from gql_feed.api.multipart import place_files
 from gql_feed.api.parsing import off_loop
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
 from gql_feed.api.response_cache import ResponseCache
+from gql_feed.compat import graphql_schema
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
 # preflight (no content type, or a "simple" one such as multipart/form-data) must carry a
@@ -103,7 +104,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.services = services
         if not isinstance(self.schema, strawberry.Schema):
             raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
-        self.graphql_schema = self.schema._schema
+        self.graphql_schema = graphql_schema(self.schema)
         self.responses = responses
         if documents is None:
             documents = PersistedDocuments.from_settings(services.settings, self.schema)

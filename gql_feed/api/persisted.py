@@ -38,6 +38,7 @@ from gql_feed.api.parsing import (
     off_loop,
     too_large_message,
 )
+from gql_feed.compat import graphql_schema
 from gql_feed.config import ConfigError, Settings
 from gql_feed.lru import ByteLRU
 from gql_feed.services.errors import FeedError
@@ -332,7 +333,7 @@ class DocumentValidator:
     @classmethod
     def for_settings(cls, schema: strawberry.Schema, settings: Settings) -> DocumentValidator:
         return cls(
-            schema._schema,
+            graphql_schema(schema),
             validation_rules(settings),
             settings.max_query_tokens,
             settings.max_query_bytes,

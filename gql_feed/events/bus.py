@@ -1,22 +1,24 @@
-"""One supervised broadcaster subscription per process, and publishing onto it.
+"""One supervised subscription per process, and publishing onto it.
 
-broadcaster's own listener task dies silently when its backend connection drops, and
-its subscriber queue then simply stops yielding. So the supervisor proves the
-subscription is alive by publishing a tiny heartbeat on the channel and expecting to
-hear *something* back within a few seconds; when it does not, or when publishing or
-receiving fails, it tears the connection down and reconnects with backoff. After every
-(re)connect the hub is told to fill its gap from the event log, which is the truth:
-the bus is only the fast path (Redis pub/sub is at-most-once).
+The bus drives a broadcaster backend (events/backends.py) itself rather than through
+`broadcaster.Broadcast`, whose listener task dies silently when the backend fails, and
+whose subscriber queue is unbounded. A backend's `next_published` raises when its
+connection is lost; on top of that the supervisor proves the subscription is alive by
+publishing a tiny heartbeat on the channel and expecting to hear *something* back within
+a few seconds. When it does not, or when publishing or receiving fails, it tears the
+connection down and reconnects with backoff. After every (re)connect the hub is told to
+fill its gap from the event log, which is the truth: the bus is only the fast path
+(Redis pub/sub is at-most-once).
 
-A failed publish of an event also ends the connection: the client library may well
-reconnect by itself and carry on, but what was published meanwhile is gone, and only
-a fresh subscription is followed by a catch-up from the log.
+A failed publish of an event also ends the connection: what was published meanwhile may
+be gone, and only a fresh subscription is followed by a catch-up from the log. The hub
+then announces the newest event it could not publish (`#<id>`) once the bus is back, so
+the other processes read it from the log at once instead of at their next poll.
 
-Publishes (events and heartbeats) take turns on one connection: broadcaster's
-PostgreSQL backend sends NOTIFY on its one asyncpg connection, which refuses a second
-operation while one is in flight ("another operation is in progress"). Two overlapping
-publishes, likelier the slower the machine, lost an event for every other process
-until their next poll of the log.
+Publishes (events and heartbeats) take turns on one connection: PostgreSQL's NOTIFY goes
+over the one connection that also listens, and asyncpg refuses a second operation while
+one is in flight. Two overlapping publishes, likelier the slower the machine, once lost
+an event for every other process until its next poll of the log.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
-from broadcaster import Broadcast
+from broadcaster import BroadcastBackend
 
+from gql_feed.events.backends import backend_for
 from gql_feed.events.metrics import BUS_RECONNECTS, EVENTS_PUBLISHED, PUBLISH_FAILURES
 from gql_feed.storage.event_log import LoggedEvent
 
@@ -64,15 +67,16 @@ class EventBus:
         heartbeat_seconds: float = 2.0,
         silence_seconds: float = 6.0,
     ) -> None:
+        backend_for(url)  # refuses an unsupported URL now, not at every reconnect
         self.url = url
         self.channel = channel
         self._on_message = on_message
         self._on_connected = on_connected
         self._heartbeat_seconds = heartbeat_seconds
         self._silence_seconds = silence_seconds
-        self._broadcast: Broadcast | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._connection: BroadcastBackend | None = None
         self._publishing = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
@@ -100,15 +104,15 @@ class EventBus:
         return await self._send(f"#{event_id}")
 
     async def _send(self, message: str) -> bool:
-        broadcast, turns = self._broadcast, self._publishing
-        if broadcast is None or not self.connected.is_set():
+        backend, turns = self._connection, self._publishing
+        if backend is None or not self.connected.is_set():
             return False
         try:
             # Bounded, so that a broker cut off without a reset never holds up a mutation.
             async with asyncio.timeout(PUBLISH_SECONDS), turns:
-                await broadcast.publish(self.channel, message)
+                await backend.publish(self.channel, message)
         except Exception:
-            if self._broadcast is broadcast:  # not a connection already replaced
+            if self._connection is backend:  # not a connection already replaced
                 self.connected.clear()
             return False
         return True
@@ -130,25 +134,23 @@ class EventBus:
             delay = min(delay * 2, 5.0)
 
     async def _run_once(self) -> None:
-        broadcast = Broadcast(self.url)
-        subscription = contextlib.AsyncExitStack()
+        backend = backend_for(self.url)
         heartbeat: asyncio.Task[None] | None = None
         try:
-            await broadcast.connect()
-            subscriber = await subscription.enter_async_context(broadcast.subscribe(self.channel))
-            _wake_redis_listener(broadcast)
+            await backend.connect()
+            await backend.subscribe(self.channel)
             # A lock per connection: a heartbeat stuck in a dead one must not hold up the next.
             self._publishing = asyncio.Lock()
-            self._broadcast = broadcast
+            self._connection = backend
             self.connected.set()
             await self._on_connected()
-            heartbeat = asyncio.create_task(self._heartbeat(broadcast))
+            heartbeat = asyncio.create_task(self._heartbeat(backend))
             heartbeat.add_done_callback(_retrieve)
             while True:
                 # Any message, ours or another process's, proves we are subscribed.
                 try:
                     async with asyncio.timeout(self._silence_seconds):
-                        message = await subscriber.get()
+                        message = await backend.next_published()
                 except TimeoutError:
                     raise BusSilent(f"nothing heard for {self._silence_seconds:g}s") from None
                 if heartbeat.done():
@@ -158,25 +160,25 @@ class EventBus:
                 if message.message != HEARTBEAT:
                     await self._on_message(message.message)
         finally:
-            self._broadcast = None
+            self._connection = None
             self.connected.clear()
             if heartbeat is not None:
                 # Not awaited: a client library may swallow the cancellation in the
                 # middle of a publish; the loop then ends by itself (see _heartbeat).
                 heartbeat.cancel()
+            # Bounded: a broker that does not answer must not hold up the reconnect.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await subscription.aclose()
-            await _close(broadcast)
+                    await backend.disconnect()
 
-    async def _heartbeat(self, broadcast: Broadcast) -> None:
+    async def _heartbeat(self, backend: BroadcastBackend) -> None:
         turns = self._publishing
-        while self._broadcast is broadcast:
+        while self._connection is backend:
             try:
                 async with turns:
-                    await broadcast.publish(self.channel, HEARTBEAT)
+                    await backend.publish(self.channel, HEARTBEAT)
             except Exception:
-                if self._broadcast is broadcast:
+                if self._connection is backend:
                     self.connected.clear()  # /ready and publishers know at once
                 raise
             await asyncio.sleep(self._heartbeat_seconds)
@@ -194,36 +196,3 @@ def _retrieve(task: asyncio.Task[None]) -> None:
 
 def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-def _wake_redis_listener(broadcast: Broadcast) -> None:
-    """Work around a race in broadcaster's Redis backend (0.3), which would hear nothing.
-
-    Its `subscribe` wakes the backend's listener task *before* redis-py records the
-    channel (that happens after SUBSCRIBE is sent, across an await). A listener that runs
-    in between finds no channel, so `listen()` ends at once; it then clears its wake-up
-    event and waits for another `subscribe` that never comes. Waking it again now, with
-    the channel recorded, makes it listen; when it was already listening this is a no-op.
-    """
-    ready = getattr(getattr(broadcast, "_backend", None), "_ready", None)
-    if isinstance(ready, asyncio.Event):
-        ready.set()
-
-
-async def _close(broadcast: Broadcast) -> None:
-    """Disconnect, whatever state a failed connect left things in.
-
-    broadcaster's `disconnect` raises when `connect` failed halfway (before its listener
-    task existed) or when that task died with an error, and then never disconnects the
-    backend, whose own listener task (Redis) would be left pending: so do it by hand.
-    """
-    listener = getattr(broadcast, "_listener_task", None)
-    if listener is not None:
-        listener.cancel()
-    backend = getattr(broadcast, "_backend", None)
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(2):
-            await backend.disconnect()  # type: ignore[union-attr]
-    backend_listener = getattr(backend, "_listener", None)
-    if isinstance(backend_listener, asyncio.Task):
-        backend_listener.cancel()

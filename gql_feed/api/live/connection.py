@@ -6,6 +6,7 @@ coroutine, but uvicorn's only suspends when the transport is paused, that is whe
 peer does not read fast enough and the kernel and transport buffers are full
 (`await self.writable.wait()` returns at once while the event is set). So we drive the
 send coroutine by hand: `coro.send(None)` runs it to its first suspension point.
+That behaviour is undocumented: `compat.start_send` does it, and its test watches it.
 
 - It raises `StopIteration`: the frame is written (into the transport's buffer) and
   we are done, synchronously, with no task and no scheduling. This is the usual case.
@@ -43,7 +44,8 @@ from starlette.types import Message
 
 from gql_feed.api.live import metrics
 from gql_feed.api.live.close_codes import CloseCode, fit_reason
-from gql_feed.api.live.frames import DirectWriter, Flusher, OutFrame, flusher
+from gql_feed.api.live.frames import Flusher, OutFrame, flusher
+from gql_feed.compat import SENT, DirectWriter, start_send
 
 CoroutineSend = Callable[[Message], Coroutine[Any, Any, None]]
 
@@ -236,12 +238,12 @@ class Connection:
     def _write(self, message: Message) -> None:
         coro = self._send(message)
         try:
-            suspended = coro.send(None)
-        except StopIteration:
-            return
+            suspended = start_send(coro)
         except Exception:
             # The coroutine is finished either way; what failed is the peer.
             self.lost()
+            return
+        if suspended is SENT:
             return
         if self._pending is None:
             self._pending = deque()

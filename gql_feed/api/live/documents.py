@@ -52,10 +52,12 @@ from graphql import (
 )
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types import ExecutionContext
 
 from gql_feed.api.normalize import document_key
 from gql_feed.api.parsing import document_weight, errors_weight
 from gql_feed.api.types import VIEWER_DEPENDENT_FIELDS
+from gql_feed.compat import graphql_schema, prepare_operation
 from gql_feed.lru import ByteLRU
 
 UPLOAD_TYPE = "Upload"
@@ -137,15 +139,16 @@ class DocumentCache:
         definition = get_operation_ast(checked, operation_name)
         if definition is None:
             return Invalid([GraphQLError("No operation to run in this document.")])
-        return analyse(self.schema._schema, checked, definition)
+        return analyse(graphql_schema(self.schema), checked, definition)
 
     async def _validate(self, query: str, operation_name: str | None) -> DocumentNode | Invalid:
         """strawberry's parse and validate steps, with every schema extension taking part."""
         schema = self.schema
-        context = schema._create_execution_context(
+        context = ExecutionContext(
             query=query,
-            allowed_operation_types=ALL_OPERATION_TYPES,
-            operation_name=operation_name,
+            schema=schema,
+            allowed_operations=ALL_OPERATION_TYPES,
+            provided_operation_name=operation_name,
         )
         extensions = schema.get_extensions()
         for extension in extensions:
@@ -153,7 +156,7 @@ class DocumentCache:
         runner = schema.create_extensions_runner(context, extensions)
         try:
             async with runner.operation():
-                failure = await schema._prepare_operation_async(context, runner)
+                failure = await prepare_operation(schema, context, runner)
         except GraphQLError as error:
             # What the parser refused (api.extensions.CachedParser), already classified.
             return Invalid([error])

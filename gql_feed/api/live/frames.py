@@ -9,17 +9,10 @@ every socket that gets them, and the frames that wait for one socket leave in ON
 faster than sockets are written, each socket's frames pile up between flushes, and the
 more there are, the fewer system calls each costs.
 
-The undocumented part, kept here and nowhere else: the ASGI `send` callable that
-uvicorn's `websockets-sansio` implementation hands the application is a bound method of
-its `WebSocketsSansIOProtocol`, whose `transport`, `conn` (websockets' sans-I/O
-`ServerProtocol`), `writable` (cleared while the transport is paused), `close_sent` and
-`disconnected` we read. A frame written this way is exactly what `send` would write for
-`{"type": "websocket.send", "text": ...}` without per-message deflate: an unmasked text
-frame with FIN set. `DirectWriter.reach` returns None, and the caller keeps to the
-ordinary ASGI `send`, whenever any of that does not hold: another implementation
-(`websockets`, `wsproto`), per-message deflate negotiated (its compressor keeps state
-from frame to frame), or a uvicorn whose protocol no longer looks like this. The test
-`tests/test_coalesced_writes.py` fails loudly if a default server stops taking this path.
+Reaching the transport under uvicorn's ASGI `send` is undocumented: `compat.DirectWriter`
+does it, returns None (and the caller keeps to the ordinary ASGI `send`) whenever it
+cannot, and `tests/test_coalesced_writes.py` fails loudly if a default server stops
+taking this path.
 """
 
 from __future__ import annotations
@@ -28,15 +21,13 @@ import asyncio
 import logging
 import struct
 import weakref
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from gql_feed.api.live import metrics
 
 logger = logging.getLogger(__name__)
 
 _FIN_TEXT = 0x81  # FIN bit and the text opcode; server frames are never masked
-_ATTRIBUTES = ("transport", "conn", "writable", "close_sent", "disconnected")
 
 
 class OutFrame:
@@ -68,59 +59,6 @@ def text_frame(data: bytes) -> bytes:
     if length < 1 << 16:
         return struct.pack("!BBH", _FIN_TEXT, 126, length) + data
     return struct.pack("!BBQ", _FIN_TEXT, 127, length) + data
-
-
-class DirectWriter:
-    """Writes pre-built frames to the transport under one uvicorn WebSocket connection."""
-
-    __slots__ = ("_protocol",)
-
-    def __init__(self, protocol: Any) -> None:
-        self._protocol = protocol
-
-    @classmethod
-    def reach(cls, send: Callable[..., Any]) -> DirectWriter | None:
-        """The writer under an accepted socket's ASGI `send`, or None (use `send`)."""
-        protocol = getattr(send, "__self__", None)
-        if protocol is None or not _is_sansio_protocol(protocol):
-            return None
-        if any(not hasattr(protocol, name) for name in _ATTRIBUTES):
-            _warn_once("uvicorn's websockets-sansio protocol changed shape")
-            return None
-        if getattr(protocol.conn, "extensions", None):
-            return None  # per-message deflate: frames depend on the connection's state
-        return cls(protocol)
-
-    def status(self) -> bool | None:
-        """True: writable now. False: backed up (the caller falls back to `send`,
-        which waits). None: closing or gone, nothing more can be written."""
-        protocol = self._protocol
-        if protocol.close_sent or protocol.disconnected or protocol.transport.is_closing():
-            return None
-        return bool(protocol.writable.is_set())
-
-    def write(self, data: bytes) -> None:
-        self._protocol.transport.write(data)
-
-
-def _is_sansio_protocol(protocol: object) -> bool:
-    try:
-        from uvicorn.protocols.websockets.websockets_sansio_impl import (
-            WebSocketsSansIOProtocol,
-        )
-    except ImportError:  # pragma: no cover - an uvicorn without it
-        return False
-    return isinstance(protocol, WebSocketsSansIOProtocol)
-
-
-_warned = False
-
-
-def _warn_once(what: str) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        logger.warning("%s: live frames go through the ordinary ASGI send", what)
 
 
 class Flushable(Protocol):

@@ -22,6 +22,7 @@ from gql_feed.api.live.documents import DocumentCache, Invalid, Operation
 from gql_feed.api.live.groups import Group, GroupKey, Groups, Subscriber, TooManyGroups
 from gql_feed.api.live.results import feed_error, payload_text
 from gql_feed.api.persisted import PersistedDocuments
+from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.services.errors import BadUserInput
 from gql_feed.services.tokens import Claims
@@ -92,7 +93,7 @@ class Operations:
             return [GraphQLError("This subscription selects no field to subscribe to.")]
         hide = self.settings.production
         coerced = get_variable_values(
-            self.schema._schema,
+            graphql_schema(self.schema),
             operation.definition.variable_definitions or (),
             request.variables,
             hide_suggestions=hide,
@@ -179,7 +180,7 @@ class Operations:
             self.services, claims if key.viewer_id is not None else None, client="live"
         )
         executor = self.schema.execution_context_class.build(
-            self.schema._schema,
+            graphql_schema(self.schema),
             operation.document,
             None,
             context,
