@@ -41,8 +41,12 @@ def signup_body(email: str) -> dict[str, Any]:
     }
 
 
+# The tests play a proxy at 127.0.0.1 that forwards many clients' addresses.
+PROXY = {"GQL_FEED_FORWARDED_ALLOW_IPS": '["127.0.0.1"]'}
+
+
 def from_address(address: str) -> dict[str, str]:
-    """uvicorn trusts X-Forwarded-For from 127.0.0.1 (FORWARDED_ALLOW_IPS): another client."""
+    """Another client, as a proxy at 127.0.0.1 names it (servers here trust PROXY)."""
     return {"x-forwarded-for": address}
 
 
@@ -66,7 +70,7 @@ def error_code(body: dict[str, Any]) -> str | None:
 
 async def test_one_address_gets_its_allowance_and_no_more(live_server_factory: Factory) -> None:
     server = live_server_factory(
-        GQL_FEED_SIGNUP_MAX_PER_ADDRESS="5", GQL_FEED_SIGNUP_PERIOD_SECONDS="600"
+        GQL_FEED_SIGNUP_MAX_PER_ADDRESS="5", GQL_FEED_SIGNUP_PERIOD_SECONDS="600", **PROXY
     )
     emails = [f"flood-{uuid.uuid4().hex[:10]}@example.com" for _ in range(100)]
     limits = httpx.Limits(max_connections=100)
@@ -130,7 +134,7 @@ async def test_create_post_answers_during_a_hashing_flood(
 ) -> None:
     """100 concurrent signups (or logins) from 100 addresses, so that none is throttled
     and every one asks for a hash; a createPost sent while they are in flight."""
-    server = live_server_factory()
+    server = live_server_factory(**PROXY)
     token, _ = await asyncio.to_thread(server.signup_and_login)
     victim = f"victim-{uuid.uuid4().hex[:10]}@example.com"
     await asyncio.to_thread(server.graphql, SIGNUP, signup_body(victim)["variables"])
