@@ -43,7 +43,10 @@ class Database:
     On PostgreSQL they are the same engine. On SQLite, write transactions start with
     `BEGIN IMMEDIATE` so that two writers queue for the lock instead of failing with
     SQLITE_BUSY halfway, and they share one connection, so a process's writers queue
-    in the pool; reads stay deferred so they never wait for a writer (WAL).
+    in the pool; reads stay deferred so they never wait for a writer (WAL). The posts'
+    writes, the frequent ones, go through `run_write` instead: on SQLite a writer thread
+    with a connection of its own, where they queue for the thread. The rarer writes of
+    the session factory (accounts, the log's pruning) meet them in SQLite's busy handler.
     """
 
     engine: AsyncEngine
