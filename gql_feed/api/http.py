@@ -169,11 +169,18 @@ class GraphQLView(GraphQL[Context, None]):
         cached = await self.responses.lookup(key)
         if cached is not None:
             return cached
-        started = self.responses.start()
-        result = await self._execute(query, request_data, context, "POST")
-        body = orjson.dumps(await self.process_result(request, result))
-        if not result.errors and result.data is not None:
-            self.responses.store(key, started, body)
+        shared = await self.responses.join(key)
+        if shared is not None:
+            return shared
+        flight = self.responses.take_off(key)
+        answer = None
+        try:
+            result = await self._execute(query, request_data, context, "POST")
+            body = orjson.dumps(await self.process_result(request, result))
+            if not result.errors and result.data is not None:
+                answer = body
+        finally:
+            self.responses.land(key, flight, answer)
         return body
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:

@@ -22,6 +22,7 @@ whose value depends on the viewer (`VIEWER_DEPENDENT_FIELDS`) is kept per viewer
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,10 @@ HITS = Counter("gql_feed_response_cache_hits_total", "Queries answered from the 
 MISSES = Counter(
     "gql_feed_response_cache_misses_total", "Cacheable queries executed, for want of a kept answer"
 )
+SHARED = Counter(
+    "gql_feed_response_cache_shared_total",
+    "Cacheable queries answered by an execution of the same query already under way",
+)
 
 # Fields whose value can change without an event id being committed (see the docstring).
 UNVERSIONED_FIELDS = frozenset({("Query", "me"), ("Query", "user"), ("User", "status")})
@@ -67,6 +72,14 @@ DOCUMENT_OVERHEAD_BYTES = 512
 DOCUMENT_SHARE = 8
 
 ResponseKey = tuple[str, str | None, bytes, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Flight:
+    """One execution under way: the generation it began at, and its answer to come."""
+
+    generation: int
+    answer: asyncio.Future[bytes | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +171,9 @@ class ResponseCache:
         # Bumped (and every answer dropped) whenever this process learns of a newer event.
         self.generation = 0
         self.known_event_id = 0
+        # Executions under way, by key, with the generation each began at: a request for
+        # the same key arriving meanwhile may share the answer (`join`).
+        self.flights: dict[ResponseKey, Flight] = {}
 
     # Keys.
 
@@ -204,26 +220,63 @@ class ResponseCache:
         """A kept answer, once the hub is known to have seen every event committed before
         this call; None on a miss (or when the log cannot be read: execution decides)."""
         if self._current(key) is None:
-            MISSES.inc()
             return None
+        # Every event up to the log's newest has reached this cache (and dropped older
+        # answers), or the answer is not served: the hub's own bookkeeping is not relied upon.
+        answer = self._current(key) if await self._fresh() else None
+        if answer is not None:
+            HITS.inc()
+        return answer
+
+    async def join(self, key: ResponseKey) -> bytes | None:
+        """The answer of an execution of the same key already under way, or None.
+
+        When readers keep coming while every write drops the kept answers, each miss
+        would otherwise execute the same page again. An execution that began before
+        this call is shared only if no event had committed between its start and this
+        call (checked against the log, as `lookup` does): it then read everything this
+        request must see. None also when that execution fails (the caller executes)."""
+        flight = self.flights.get(key)
+        if flight is None or flight.generation != self.generation:
+            return None
+        if not await self._fresh() or flight.generation != self.generation:
+            return None
+        answer = await asyncio.shield(flight.answer)
+        if answer is not None:
+            SHARED.inc()
+        return answer
+
+    def take_off(self, key: ResponseKey) -> Flight:
+        """Call before executing: the flight others may `join`; end it with `land`."""
+        MISSES.inc()
+        flight = Flight(self.generation, asyncio.get_running_loop().create_future())
+        self.flights[key] = flight
+        return flight
+
+    def land(self, key: ResponseKey, flight: Flight, answer: bytes | None) -> None:
+        """The execution ended: its answer (None when it may not be shared) to those who
+        joined it, and kept if no event arrived meanwhile."""
+        if self.flights.get(key) is flight:
+            del self.flights[key]
+        if not flight.answer.done():
+            flight.answer.set_result(answer)
+        if answer is not None:
+            self.store(key, flight.generation, answer)
+
+    async def _fresh(self) -> bool:
+        """Whether this process has seen every event committed before this call."""
         try:
             newest = await self.newest()
             if newest > self.known_event_id:
                 await self.hub.catch_up_to(newest)
         except Exception:
             logger.warning("Could not check the event log; executing instead", exc_info=True)
-            return None
-        # Every event up to `newest` has reached this cache (and dropped older answers),
-        # or the answer is not served: the hub's own bookkeeping is not relied upon.
-        answer = self._current(key) if self.known_event_id >= newest else None
-        (MISSES if answer is None else HITS).inc()
-        return answer
-
-    def start(self) -> int:
-        """Call before executing: the answer is kept only if no event arrives meanwhile."""
-        return self.generation
+            return False
+        return self.known_event_id >= newest
 
     def store(self, key: ResponseKey, started: int, answer: bytes) -> None:
+        """Keep the answer of an execution begun at generation `started`, if no event
+        arrived meanwhile."""
         if started == self.generation:
             self.answers.put(key, (started, answer), len(answer) + len(key[2]) + 128)
 

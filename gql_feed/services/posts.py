@@ -17,8 +17,7 @@ from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
 from gql_feed.events.payload import Action, event_body
 from gql_feed.services.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
@@ -45,6 +44,19 @@ _INSERT_POST = insert(_POSTS).returning(_POSTS.c.id)
 _SELECT_VIEWER = select(
     _USERS.c.id, _USERS.c.email, _USERS.c.name, _USERS.c.status, _USERS.c.created_at
 ).where(_USERS.c.id == bindparam("viewer_id"))
+_BY_ID = _POSTS.c.id == bindparam("post_id")
+_SELECT_POST = select(
+    _POSTS.c.id,
+    _POSTS.c.title,
+    _POSTS.c.content,
+    _POSTS.c.image_name,
+    _POSTS.c.creator_id,
+    _POSTS.c.created_at,
+    _POSTS.c.updated_at,
+).where(_BY_ID)
+_SELECT_POST_FOR_UPDATE = _SELECT_POST.with_for_update()
+_UPDATE_POST = update(_POSTS).where(_BY_ID)
+_DELETE_POST = delete(_POSTS).where(_BY_ID)
 _COUNT_POSTS = select(func.count()).select_from(_POSTS)
 # A page, each post with its creator and the total, in one statement (so one snapshot):
 # the API then needs no second query for the creators, and SQLite no second hop.
@@ -121,6 +133,44 @@ def _creator_of(row: Row[*tuple[Any, ...]]) -> UserRecord:
     )
 
 
+def _user_of(row: Row[*tuple[Any, ...]] | None) -> UserRecord:
+    """The viewer's record, or Unauthenticated when the account was deleted meanwhile."""
+    if row is None:
+        raise Unauthenticated("Your account no longer exists.")
+    return UserRecord(
+        id=row.id, email=row.email, name=row.name, status=row.status, created_at=row.created_at
+    )
+
+
+def _viewer_in(connection: Connection, viewer_id: int) -> UserRecord:
+    return _user_of(connection.execute(_SELECT_VIEWER, {"viewer_id": viewer_id}).one_or_none())
+
+
+def _owned_in(
+    connection: Connection, viewer_id: int, post_id: int, lock: bool = False
+) -> PostRecord:
+    """The post if the viewer owns it. In a write transaction its row stays locked until
+    the end (`FOR UPDATE` on PostgreSQL; SQLite's writers take turns anyway), so that two
+    changes of one post cannot both read the same old image name or overwrite each
+    other's text."""
+    statement = _SELECT_POST_FOR_UPDATE if lock else _SELECT_POST
+    row = connection.execute(statement, {"post_id": post_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"No post with id {post_id}.")
+    if row.creator_id != viewer_id:
+        raise Forbidden("Only the creator of a post may change it.")
+    return _post_of(row)
+
+
+def _record_in(
+    connection: Connection, action: Action, change: PostWithCreator, occurred_at: datetime
+) -> LoggedEvent:
+    body = event_body(action, occurred_at, change.post.event_json(change.creator))
+    return event_log.append_in(
+        connection, action=action, post_id=change.post.id, occurred_at=occurred_at, body=body
+    )
+
+
 def encode_cursor(post_id: int) -> str:
     return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{post_id}".encode()).decode()
 
@@ -169,32 +219,39 @@ class PostService:
         if problems := check_text(title, content):
             raise BadUserInput(problems)
         image_name = await self._store_image(image)
+
+        def write(connection: Connection) -> tuple[PostWithCreator, LoggedEvent]:
+            creator = _viewer_in(connection, viewer_id)
+            now = datetime.now(UTC)
+            post_id: int = connection.execute(
+                _INSERT_POST,
+                {
+                    "title": title,
+                    "content": content,
+                    "image_name": image_name,
+                    "creator_id": viewer_id,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            ).scalar_one()
+            post = PostRecord(
+                id=post_id,
+                title=title,
+                content=content,
+                image_name=image_name,
+                creator_id=viewer_id,
+                created_at=now,
+                updated_at=now,
+            )
+            result = PostWithCreator(post, creator)
+            body = event_body("CREATED", now, post.event_json(creator))
+            event = event_log.append_in(
+                connection, action="CREATED", post_id=post_id, occurred_at=now, body=body
+            )
+            return result, event
+
         try:
-            async with self.db.write() as session, session.begin():
-                creator = await self._viewer(session, viewer_id)
-                now = datetime.now(UTC)
-                post_id: int = await session.scalar(
-                    _INSERT_POST,
-                    {
-                        "title": title,
-                        "content": content,
-                        "image_name": image_name,
-                        "creator_id": viewer_id,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-                post = PostRecord(
-                    id=post_id,
-                    title=title,
-                    content=content,
-                    image_name=image_name,
-                    creator_id=viewer_id,
-                    created_at=now,
-                    updated_at=now,
-                )
-                result = PostWithCreator(post, creator)
-                event = await self._record(session, "CREATED", result, now)
+            result, event = await self.db.run_write(write)
         except BaseException:
             await self.images.delete(image_name)
             raise
@@ -215,19 +272,35 @@ class PostService:
             raise BadUserInput(problems)
         await self._owned(viewer_id, post_id)  # refuse before storing any file
         new_image = await self._store_image(image) if image is not None else None
+
+        def write(connection: Connection) -> tuple[PostWithCreator, LoggedEvent, str]:
+            post = _owned_in(connection, viewer_id, post_id, lock=True)
+            creator = _viewer_in(connection, viewer_id)
+            now = datetime.now(UTC)
+            changed = PostRecord(
+                id=post.id,
+                title=title if title is not None else post.title,
+                content=content if content is not None else post.content,
+                image_name=new_image or post.image_name,
+                creator_id=post.creator_id,
+                created_at=post.created_at,
+                updated_at=now,
+            )
+            connection.execute(
+                _UPDATE_POST,
+                {
+                    "post_id": post_id,
+                    "title": changed.title,
+                    "content": changed.content,
+                    "image_name": changed.image_name,
+                    "updated_at": now,
+                },
+            )
+            result = PostWithCreator(changed, creator)
+            return result, _record_in(connection, "UPDATED", result, now), post.image_name
+
         try:
-            async with self.db.write() as session, session.begin():
-                post = await self._owned_in(session, viewer_id, post_id, lock=True)
-                creator = await self._viewer(session, viewer_id)
-                old_image = post.image_name
-                post.title = title if title is not None else post.title
-                post.content = content if content is not None else post.content
-                post.image_name = new_image or post.image_name
-                now = datetime.now(UTC)
-                post.updated_at = now
-                await session.flush()
-                result = PostWithCreator(PostRecord.of(post), creator)
-                event = await self._record(session, "UPDATED", result, now)
+            result, event, old_image = await self.db.run_write(write)
         except BaseException:
             if new_image:
                 await self.images.delete(new_image)
@@ -238,12 +311,14 @@ class PostService:
         return result
 
     async def delete(self, viewer_id: int, post_id: int) -> PostWithCreator:
-        async with self.db.write() as session, session.begin():
-            post = await self._owned_in(session, viewer_id, post_id, lock=True)
-            creator = await self._viewer(session, viewer_id)
-            result = PostWithCreator(PostRecord.of(post), creator)
-            await session.delete(post)
-            event = await self._record(session, "DELETED", result, datetime.now(UTC))
+        def write(connection: Connection) -> tuple[PostWithCreator, LoggedEvent]:
+            post = _owned_in(connection, viewer_id, post_id, lock=True)
+            creator = _viewer_in(connection, viewer_id)
+            connection.execute(_DELETE_POST, {"post_id": post_id})
+            result = PostWithCreator(post, creator)
+            return result, _record_in(connection, "DELETED", result, datetime.now(UTC))
+
+        result, event = await self.db.run_write(write)
         await self.images.delete(result.post.image_name)
         await self.publisher.publish(event)
         return result
@@ -294,41 +369,4 @@ class PostService:
             raise BadUserInput({"image": str(rejected)}) from None
 
     async def _owned(self, viewer_id: int, post_id: int) -> None:
-        async with self.db.read() as session:
-            await self._owned_in(session, viewer_id, post_id)
-
-    @staticmethod
-    async def _owned_in(
-        session: AsyncSession, viewer_id: int, post_id: int, lock: bool = False
-    ) -> Post:
-        """The post if the viewer owns it. `lock` holds its row until the transaction ends
-        (PostgreSQL; SQLite's writers take turns anyway), so that two changes of one post
-        cannot both read the same old image name or overwrite each other's text."""
-        post = await session.get(Post, post_id, with_for_update=lock)
-        if post is None:
-            raise NotFound(f"No post with id {post_id}.")
-        if post.creator_id != viewer_id:
-            raise Forbidden("Only the creator of a post may change it.")
-        return post
-
-    @staticmethod
-    async def _viewer(session: AsyncSession, viewer_id: int) -> UserRecord:
-        user = (await session.execute(_SELECT_VIEWER, {"viewer_id": viewer_id})).one_or_none()
-        if user is None:
-            raise Unauthenticated("Your account no longer exists.")
-        return UserRecord(
-            id=user.id,
-            email=user.email,
-            name=user.name,
-            status=user.status,
-            created_at=user.created_at,
-        )
-
-    @staticmethod
-    async def _record(
-        session: AsyncSession, action: Action, change: PostWithCreator, occurred_at: datetime
-    ) -> LoggedEvent:
-        body = event_body(action, occurred_at, change.post.event_json(change.creator))
-        return await event_log.append(
-            session, action=action, post_id=change.post.id, occurred_at=occurred_at, body=body
-        )
+        await self.db.run_read(lambda connection: _owned_in(connection, viewer_id, post_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +43,10 @@ class Database:
     On PostgreSQL they are the same engine. On SQLite, write transactions start with
     `BEGIN IMMEDIATE` so that two writers queue for the lock instead of failing with
     SQLITE_BUSY halfway, and they share one connection, so a process's writers queue
-    in the pool; reads stay deferred so they never wait for a writer (WAL).
+    in the pool; reads stay deferred so they never wait for a writer (WAL). The posts'
+    writes, the frequent ones, go through `run_write` instead: on SQLite a writer thread
+    with a connection of its own, where they queue for the thread. The rarer writes of
+    the session factory (accounts, the log's pruning) meet them in SQLite's busy handler.
     """
 
     engine: AsyncEngine
@@ -50,6 +54,7 @@ class Database:
     read: SessionFactory
     write: SessionFactory
     sqlite_reader: SqliteReader | None = None
+    sqlite_writer: SqliteReader | None = None
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -61,6 +66,9 @@ class Database:
             read=create_session_factory(engine),
             write=create_session_factory(write_engine),
             sqlite_reader=SqliteReader.open(url) if is_sqlite(url) else None,
+            sqlite_writer=SqliteReader.open(url, threads=1, immediate=True)
+            if is_sqlite(url)
+            else None,
         )
 
     @property
@@ -84,27 +92,67 @@ class Database:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             return await connection.run_sync(work)
 
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` as one write transaction on a plain connection; commit if it returns.
+
+        On SQLite the whole transaction (BEGIN IMMEDIATE to COMMIT) runs on the writer's
+        one thread in one hop: through aiosqlite a createPost took about a dozen hops
+        while holding SQLite's only write lock, each waiting its turn on a loop that
+        readers kept busy, and writes beside readers fell to a fraction of their pace.
+        Writers queue for that thread in arrival order. On PostgreSQL `work` runs in one
+        transaction through asyncpg, with no thread at all.
+
+        A transaction on a thread cannot be stopped halfway: if the caller is cancelled
+        meanwhile, this waits for its end, then raises the cancellation if it rolled back
+        and returns its result if it committed (the cancellation then arrives at the
+        caller's next await), so that no clean-up undoes what a commit made durable.
+        """
+        if self.sqlite_writer is None:
+            async with self.write_engine.begin() as connection:
+                return await connection.run_sync(work)
+        future = asyncio.ensure_future(self.sqlite_writer.run(work))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait((future,))
+            if future.cancelled() or future.exception() is not None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.cancel()
+            return future.result()
+
     async def close(self) -> None:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
         if self.sqlite_reader is not None:
             self.sqlite_reader.close()
+        if self.sqlite_writer is not None:
+            self.sqlite_writer.close()
 
 
 class SqliteReader:
-    """Plain sqlite3 connections on threads of their own, for reads run in one hop each.
+    """Plain sqlite3 connections on threads of their own, for work run in one hop each.
 
-    Each connection reads outside any transaction, so every statement sees everything
-    committed before it began (WAL), and no reader ever blocks the writer.
+    A reader's connection reads outside any transaction, so every statement sees
+    everything committed before it began (WAL), and no reader ever blocks the writer.
+    The writer (`immediate`) has one thread and one connection, and runs each piece of
+    work as one `BEGIN IMMEDIATE` transaction, committed when the work returns.
     """
 
-    def __init__(self, engine: Engine, threads: int) -> None:
+    def __init__(self, engine: Engine, threads: int, immediate: bool = False) -> None:
         self.engine = engine
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="gql_feed-sqlite-read")
+        self.immediate = immediate
+        prefix = "gql_feed-sqlite-write" if immediate else "gql_feed-sqlite-read"
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix=prefix)
 
     @classmethod
-    def open(cls, url: str, threads: int = SQLITE_READ_THREADS) -> SqliteReader | None:
+    def open(
+        cls, url: str, threads: int = SQLITE_READ_THREADS, immediate: bool = False
+    ) -> SqliteReader | None:
         """None for an in-memory database, which a second driver could not see."""
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
         if sync_url.database in (None, "", ":memory:"):
@@ -116,13 +164,18 @@ class SqliteReader:
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return cls(engine, threads)
+        if immediate:
+            event.listen(engine, "begin", _begin_immediate)
+        return cls(engine, threads, immediate)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self._run, work)
 
     def _run(self, work: Callable[[Connection], T]) -> T:
+        if self.immediate:
+            with self.engine.begin() as connection:
+                return work(connection)
         with self.engine.connect() as connection:
             return work(connection)
 

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import String, bindparam, cast, delete, func, insert, literal, select, text
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_feed.storage.models import PostEventRow
@@ -76,17 +87,36 @@ async def append(
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(_LOCK, {"key": EVENT_LOG_LOCK_KEY})
     row = (
-        await session.execute(
-            _APPEND,
-            {
-                "action": action,
-                "post_id": post_id,
-                "after_id": _after_id(body),
-                "occurred_at": occurred_at,
-            },
-        )
+        await session.execute(_APPEND, _append_parameters(action, post_id, occurred_at, body))
     ).one()
     return LoggedEvent(row.id, row.payload)
+
+
+def append_in(
+    connection: Connection,
+    *,
+    action: str,
+    post_id: int,
+    occurred_at: datetime,
+    body: Mapping[str, object],
+) -> LoggedEvent:
+    """`append` for a write transaction run on a plain connection (`Database.run_write`):
+    the same lock, statement and payload, with no hop back to the event loop."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK, {"key": EVENT_LOG_LOCK_KEY})
+    row = connection.execute(_APPEND, _append_parameters(action, post_id, occurred_at, body)).one()
+    return LoggedEvent(row.id, row.payload)
+
+
+def _append_parameters(
+    action: str, post_id: int, occurred_at: datetime, body: Mapping[str, object]
+) -> dict[str, object]:
+    return {
+        "action": action,
+        "post_id": post_id,
+        "after_id": _after_id(body),
+        "occurred_at": occurred_at,
+    }
 
 
 def _after_id(body: Mapping[str, object]) -> str:

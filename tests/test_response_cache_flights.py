@@ -1,0 +1,81 @@
+"""Concurrent misses of one query share one execution, but only a fresh one.
+
+While writers keep dropping the kept answers, readers of the same page would each execute
+it again; `ResponseCache.join` lets them share the execution already under way, provided
+no event had committed between its start and their arrival (checked against the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from graphql import GraphQLSchema
+
+from gql_feed.api.response_cache import ResponseCache, ResponseKey
+
+KEY: ResponseKey = ("doc", None, b"{}", None)
+
+
+class Log:
+    """The event log's newest id, and a hub that hands the cache every event up to it."""
+
+    def __init__(self) -> None:
+        self.newest_id = 0
+        self.cache: ResponseCache | None = None
+
+    async def newest(self) -> int:
+        return self.newest_id
+
+    async def catch_up_to(self, event_id: int) -> None:
+        assert self.cache is not None
+        self.cache.note(event_id)
+
+
+def cache_on(log: Log) -> ResponseCache:
+    cache = ResponseCache(GraphQLSchema(), 1 << 20, log.newest, hub=log)  # type: ignore[arg-type]
+    log.cache = cache
+    return cache
+
+
+async def test_a_request_arriving_meanwhile_shares_the_answer() -> None:
+    log = Log()
+    cache = cache_on(log)
+    flight = cache.take_off(KEY)
+    joined = asyncio.create_task(cache.join(KEY))
+    await asyncio.sleep(0.01)
+    assert not joined.done(), "it waits for the execution under way"
+    cache.land(KEY, flight, b'{"data":1}')
+    assert await joined == b'{"data":1}'
+    assert await cache.lookup(KEY) == b'{"data":1}'  # and the answer is kept
+
+
+async def test_no_sharing_across_an_event_this_process_knows() -> None:
+    log = Log()
+    cache = cache_on(log)
+    flight = cache.take_off(KEY)
+    log.newest_id = 1
+    cache.note(1)  # this process committed an event after the execution began
+    assert await cache.join(KEY) is None
+    cache.land(KEY, flight, b"old")
+    assert await cache.lookup(KEY) is None  # nor kept
+
+
+async def test_no_sharing_across_an_event_of_another_process_not_yet_delivered() -> None:
+    log = Log()
+    cache = cache_on(log)
+    flight = cache.take_off(KEY)
+    log.newest_id = 5  # committed elsewhere; its bus message has not arrived here
+    assert await cache.join(KEY) is None
+    assert cache.known_event_id == 5  # the check caught the hub up
+    cache.land(KEY, flight, b"old")
+
+
+async def test_a_failed_execution_leaves_those_who_joined_to_execute() -> None:
+    log = Log()
+    cache = cache_on(log)
+    flight = cache.take_off(KEY)
+    joined = asyncio.create_task(cache.join(KEY))
+    await asyncio.sleep(0.01)
+    cache.land(KEY, flight, None)
+    assert await joined is None
+    assert cache.flights == {}
