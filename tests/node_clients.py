@@ -20,23 +20,29 @@ from tests.services import required
 CLIENTS = Path(__file__).resolve().parent / "clients"
 
 
-@pytest.fixture(scope="module")
-def clients() -> Path:
-    """The clients with their locked dependencies installed (`npm ci`)."""
+def npm_installed(folder: Path, needed_for: str) -> Path:
+    """`folder` with its locked dependencies installed (`npm ci`); skips without Node.js,
+    except under REQUIRE_SERVICES=1, where that fails."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         if required():
-            pytest.fail("Node.js and npm are needed for the streaming clients")
+            pytest.fail(f"Node.js and npm are needed for {needed_for}")
         pytest.skip("Node.js is not installed")
     result = subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=CLIENTS,
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return CLIENTS
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clients() -> Path:
+    """The streaming clients, ready to run."""
+    return npm_installed(CLIENTS, "the streaming clients")
 
 
 class NodeClient:

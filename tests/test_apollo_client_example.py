@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.node_clients import npm_installed
 from tests.server import LiveServer
-from tests.services import required
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "apollo-client"
 PASSWORD = "correct horse battery"  # what LiveServer.signup_and_login uses
@@ -27,21 +25,8 @@ PASSWORD = "correct horse battery"  # what LiveServer.signup_and_login uses
 
 @pytest.fixture(scope="module")
 def example() -> Path:
-    """The example with its locked dependencies installed (`npm ci`)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        if required():
-            pytest.fail("Node.js and npm are needed for the Apollo Client example")
-        pytest.skip("Node.js is not installed")
-    result = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=EXAMPLE,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return EXAMPLE
+    """The example, ready to run."""
+    return npm_installed(EXAMPLE, "the Apollo Client example")
 
 
 class Example:

@@ -45,7 +45,8 @@ _SELECT_VIEWER = select(
     _USERS.c.id, _USERS.c.email, _USERS.c.name, _USERS.c.status, _USERS.c.created_at
 ).where(_USERS.c.id == bindparam("viewer_id"))
 _BY_ID = _POSTS.c.id == bindparam("post_id")
-_SELECT_POST = select(
+# A PostRecord's fields, in its order.
+_POST_COLUMNS = (
     _POSTS.c.id,
     _POSTS.c.title,
     _POSTS.c.content,
@@ -53,7 +54,8 @@ _SELECT_POST = select(
     _POSTS.c.creator_id,
     _POSTS.c.created_at,
     _POSTS.c.updated_at,
-).where(_BY_ID)
+)
+_SELECT_POST = select(*_POST_COLUMNS).where(_BY_ID)
 _SELECT_POST_FOR_UPDATE = _SELECT_POST.with_for_update()
 _UPDATE_POST = update(_POSTS).where(_BY_ID)
 _DELETE_POST = delete(_POSTS).where(_BY_ID)
@@ -61,13 +63,7 @@ _COUNT_POSTS = select(func.count()).select_from(_POSTS)
 # A page, each post with its creator and the total, in one statement (so one snapshot):
 # the API then needs no second query for the creators, and SQLite no second hop.
 _WITH_CREATOR = select(
-    _POSTS.c.id,
-    _POSTS.c.title,
-    _POSTS.c.content,
-    _POSTS.c.image_name,
-    _POSTS.c.creator_id,
-    _POSTS.c.created_at,
-    _POSTS.c.updated_at,
+    *_POST_COLUMNS,
     _USERS.c.email.label("creator_email"),
     _USERS.c.name.label("creator_name"),
     _USERS.c.status.label("creator_status"),
