@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
+from operator import attrgetter
 from typing import Any, Final
 
 import strawberry
-from graphql import GraphQLSchema, ValidationContext
+from graphql import GraphQLField, GraphQLSchema, ValidationContext
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.field import StrawberryField
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,29 @@ async def prepare_operation(
     `CannotGetOperationTypeError` and `InvalidOperationTypeError` as `execute` does.
     """
     return await schema._prepare_operation_async(context, runner)
+
+
+def attribute_reader(field: GraphQLField) -> Callable[[Any, Any], Any] | None:
+    """How to read a field that strawberry resolves by reading an attribute (no resolver
+    function, no field extension, no permission class, no exception handler), as
+    `reader(source, context)`; None for every other field.
+
+    strawberry builds such a field's resolver as `_get_basic_result`, marked
+    `_is_default = True`, which returns `config.default_resolver(source, python_name)`
+    and nothing else; with the default `getattr` that is an attribute read.
+    """
+    definition = field.extensions.get("strawberry-definition")
+    resolve = field.resolve
+    if (
+        not isinstance(definition, StrawberryField)
+        or not definition.is_basic_field
+        or getattr(resolve, "_is_default", False) is not True
+        or getattr(resolve, "__name__", None) != "_get_basic_result"
+        or definition.default_resolver is not getattr
+    ):
+        return None
+    read = attrgetter(definition.python_name)
+    return lambda source, _context: read(source)
 
 
 # --- graphql-core (checked against 3.3.2) -----------------------------------------------

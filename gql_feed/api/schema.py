@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from gql_feed.api.context import Context
+from gql_feed.api.execution import FeedExecutor
 from gql_feed.api.types import (
     AuthPayload,
     PageInfo,
@@ -91,8 +92,8 @@ class Query:
     @strawberry.field(description="Needs a login.")
     async def post(self, info: InfoType, id: strawberry.ID) -> Post | None:
         info.context.viewer_id  # noqa: B018 - reading posts needs a login
-        record = await info.context.services.posts.get(parse_id(id))
-        return Post.of(record) if record else None
+        found = await info.context.services.posts.get(parse_id(id))
+        return Post.of(found.post, found.creator) if found else None
 
     @strawberry.field(
         description="Numbered pages, newest first; totalPosts is for pagers. Needs a login."
@@ -101,7 +102,7 @@ class Query:
         info.context.viewer_id  # noqa: B018
         result = await info.context.services.posts.page(page, per_page)
         return PostPage(
-            posts=[Post.of(post, result.creators.get(post.creator_id)) for post in result.posts],
+            posts=[Post.of(post, result.creators[post.creator_id]) for post in result.posts],
             total_posts=result.total,
             page=result.page,
             per_page=result.per_page,
@@ -114,7 +115,7 @@ class Query:
         info.context.viewer_id  # noqa: B018
         result = await info.context.services.posts.feed(first, after)
         edges = [
-            PostEdge(cursor=encode_cursor(p.id), node=Post.of(p, result.creators.get(p.creator_id)))
+            PostEdge(cursor=encode_cursor(p.id), node=Post.of(p, result.creators[p.creator_id]))
             for p in result.posts
         ]
         return PostConnection(
@@ -226,11 +227,14 @@ class QuietErrors(strawberry.Schema):
 def build_schema(
     extensions: Sequence[Callable[[], SchemaExtension]], config: StrawberryConfig | None = None
 ) -> strawberry.Schema:
-    """`config` carries per-deployment choices (the batching bound); the SDL never depends on it."""
+    """`config` carries per-deployment choices (the batching bound); the SDL never depends on it.
+
+    Execution reads attribute fields directly (api/execution.py)."""
     return QuietErrors(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=config,
+        execution_context_class=FeedExecutor,
     )

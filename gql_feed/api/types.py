@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -26,7 +27,10 @@ class User:
 
     @strawberry.field(description="Only visible to the user themself; null for everyone else.")
     def email(self, info: Info[Context, None]) -> str | None:
-        if self._is_owner or info.context.optional_viewer_id == int(self.id):
+        return self.email_for(info.context)
+
+    def email_for(self, context: Context) -> str | None:
+        if self._is_owner or context.optional_viewer_id == int(self.id):
             return self._email
         return None
 
@@ -65,38 +69,28 @@ class Post:
     content: str
     created_at: datetime
     updated_at: datetime
+    creator: User = strawberry.field(
+        description="Read together with the post, in the same statement or event."
+    )
     _image_name: strawberry.Private[str]
-    _creator_id: strawberry.Private[int]
-    _creator: strawberry.Private[User | None]
 
     @strawberry.field(description="An absolute URL a browser can load.")
     def image_url(self, info: Info[Context, None]) -> str:
-        return f"{info.context.services.settings.base_url}/uploads/{self._image_name}"
+        return self.image_url_for(info.context)
 
-    @strawberry.field(graphql_type=User)
-    def creator(self, info: Info[Context, None]) -> User | Awaitable[User]:
-        """Preloaded when the post came with its creator (mutations, events), else batched."""
-        if self._creator is not None:
-            return self._creator
-        return self._load_creator(info.context)
-
-    async def _load_creator(self, context: Context) -> User:
-        record = await context.users.load(self._creator_id)
-        if record is None:
-            raise NotFound(f"No user with id {self._creator_id}.")
-        return User.of(record)
+    def image_url_for(self, context: Context) -> str:
+        return f"{context.services.settings.base_url}/uploads/{self._image_name}"
 
     @classmethod
-    def of(cls, record: PostRecord, creator: UserRecord | None = None) -> Post:
+    def of(cls, record: PostRecord, creator: UserRecord) -> Post:
         return cls(
             id=strawberry.ID(str(record.id)),
             title=record.title,
             content=record.content,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            creator=User.of(creator),
             _image_name=record.image_name,
-            _creator_id=record.creator_id,
-            _creator=User.of(creator) if creator else None,
         )
 
     @classmethod
@@ -108,9 +102,8 @@ class Post:
             content=data["content"],
             created_at=datetime.fromisoformat(data["createdAt"]),
             updated_at=datetime.fromisoformat(data["updatedAt"]),
+            creator=creator,
             _image_name=data["imageName"],
-            _creator_id=int(creator.id),
-            _creator=creator,
         )
 
 
@@ -183,3 +176,12 @@ def parse_id(value: strawberry.ID | str, field: str = "id") -> int:
     if number < 1 or number > 2**63 - 1:
         raise NotFound(f"No object with {field} {value!r}.")
     return number
+
+
+# Fields computed from the object and the request's context alone, by the same function
+# their resolver calls: execution reads them directly, as it reads plain attributes
+# (api/execution.py). Keys are (GraphQL type, GraphQL field).
+CONTEXT_FIELDS: dict[tuple[str, str], Callable[[Any, Context], object]] = {
+    ("User", "email"): User.email_for,
+    ("Post", "imageUrl"): Post.image_url_for,
+}

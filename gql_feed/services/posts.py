@@ -75,6 +75,7 @@ _PAGE = (
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
+_ONE = _WITH_CREATOR.where(_POSTS.c.id == bindparam("id"))
 _FEED = _WITH_CREATOR.order_by(_POSTS.c.id.desc()).limit(bindparam("limit"))
 _FEED_AFTER = _FEED.where(_POSTS.c.id < bindparam("before"))
 
@@ -319,10 +320,12 @@ class PostService:
         await self.publisher.publish(event)
         return result
 
-    async def get(self, post_id: int) -> PostRecord | None:
-        async with self.db.read() as session:
-            post = await session.get(Post, post_id)
-            return PostRecord.of(post) if post else None
+    async def get(self, post_id: int) -> PostWithCreator | None:
+        def read(connection: Connection) -> PostWithCreator | None:
+            row = connection.execute(_ONE, {"id": post_id}).first()
+            return PostWithCreator(_post_of(row), _creator_of(row)) if row else None
+
+        return await self.db.run_read(read)
 
     async def page(self, page: int, per_page: int) -> PostPage:
         problems: dict[str, str] = {}
