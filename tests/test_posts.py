@@ -111,7 +111,7 @@ async def test_page_costs_fixed_number_of_statements(client: httpx.AsyncClient) 
     for i, token in enumerate(tokens):
         await create_post(client, token, f"Post by user {i}")
     db = client.app.state.services.posts.db  # type: ignore[attr-defined]
-    engine = db.sqlite_reader.engine if db.sqlite_reader else db.engine.sync_engine
+    engine = db.sqlite_reader.here if db.sqlite_reader else db.engine.sync_engine
     statements: list[str] = []
 
     def count(*args: Any) -> None:
