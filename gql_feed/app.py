@@ -254,6 +254,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.services = services
     app.state.live = live
     app.state.document_checks = checks
+    app.state.schema = schema
     return app
 
 

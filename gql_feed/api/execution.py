@@ -146,6 +146,9 @@ class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
         try:
             values = plan.shape.read(source_value, self.context_value)
         except _Unfinished:
+            values = None
+        if values is None:
+            # Outside the `except`, so that the errors reported carry no trace of this.
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
