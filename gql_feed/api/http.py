@@ -33,6 +33,7 @@ from gql_feed.api.graphiql import graphiql_response
 from gql_feed.api.multipart import place_files
 from gql_feed.api.parsing import off_loop
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
+from gql_feed.api.priority import WritesFirst
 from gql_feed.api.response_cache import ResponseCache
 from gql_feed.compat import graphql_schema
 
@@ -51,6 +52,8 @@ SUBSCRIPTION = OperationType.SUBSCRIPTION
 # JSON bodies longer than this are decoded in a worker thread (orjson takes about a
 # millisecond per megabyte, far more on a busy machine).
 OFF_LOOP_JSON_BYTES = 256 * 1024
+# Queries that may start in one turn of the event loop while a mutation runs (bench/README).
+READS_PER_TURN_WHILE_WRITING = 1
 
 
 @dataclass
@@ -96,12 +99,15 @@ class GraphQLView(GraphQL[Context, None]):
         documents: PersistedDocuments | None = None,
         checks: DocumentChecks | None = None,
         responses: ResponseCache | None = None,
+        priority: WritesFirst | None = None,
         **options: Any,
     ) -> None:
         """`checks` should be the schema's own (`schema_extensions`), so that a batch is
-        parsed once for its cost and for running it."""
+        parsed once for its cost and for running it. `priority` paces queries while
+        mutations run (`api.priority`)."""
         super().__init__(**options)
         self.services = services
+        self.priority = priority or WritesFirst(READS_PER_TURN_WHILE_WRITING)
         if not isinstance(self.schema, strawberry.Schema):
             raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
         self.graphql_schema = graphql_schema(self.schema)
@@ -117,7 +123,13 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         try:
-            response = await self.answer_json(request) or await self.run(request)
+            response = await self.answer_json(request)
+            if response is None and _is_multipart(request):
+                async with self.priority.write():  # uploads come with mutations only
+                    response = await self.run(request)
+            elif response is None:
+                await self.priority.read()
+                response = await self.run(request)
         except HTTPException as error:
             # Strawberry's own refusals (bad JSON, too many operations…) as GraphQL JSON.
             code = "NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
@@ -158,6 +170,13 @@ class GraphQLView(GraphQL[Context, None]):
         Only a request whose token verified shares answers, so one that would fail for
         want of a login always executes and fails."""
         query = await self._resolve(request_data)
+        if self.responses is not None and self.responses.is_mutation(
+            query, request_data.operation_name
+        ):
+            async with self.priority.write():
+                result = await self._execute(query, request_data, context, "POST")
+                return orjson.dumps(await self.process_result(request, result))
+        await self.priority.read()
         key = None
         if self.responses is not None and context.claims is not None:
             key = self.responses.key(
@@ -351,6 +370,11 @@ class GraphQLView(GraphQL[Context, None]):
             raise _wrong_transport(error.operation_type) from None
         except CannotGetOperationTypeError as error:
             raise HttpRefusal(400, "BAD_REQUEST", error.as_http_error_reason()) from None
+
+
+def _is_multipart(request: Request) -> bool:
+    content_type, _ = parse_content_type(request.headers.get("content-type", ""))
+    return content_type == "multipart/form-data"
 
 
 def _wrong_transport(operation_type: OperationType) -> HttpRefusal:
