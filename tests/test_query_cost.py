@@ -73,6 +73,21 @@ def test_cost_counts_list_sizes_times_the_selection() -> None:
     ) == 1 + (1 + 10 * (1 + 1 + 1)) + (1 + 1)
 
 
+def test_a_remembered_cost_is_per_query_operation_and_variables() -> None:
+    costs = QueryCost({"perPage": 50}, remembered_bytes=4096)
+    query = "query A($n: Int!) { posts(perPage: $n) { posts { id } } } query B { me { id } }"
+    document = parse(query)
+    for _ in range(2):
+        assert costs.of_query(SCHEMA, query, document, "A", {"n": 3}) == 1 + 1 + 3
+        assert costs.of_query(SCHEMA, query, document, "A", {"n": 40}) == 1 + 1 + 40
+        assert costs.of_query(SCHEMA, query, document, "B", {"n": 40}) == 1 + 1
+    assert len(costs._remembered) == 3
+    # Bounded: a thousand different variables keep only what fits in the bytes given.
+    for n in range(1000):
+        costs.of_query(SCHEMA, query, document, "A", {"n": n, "pad": "x" * 50})
+    assert costs._remembered.size <= 4096
+
+
 def test_aliases_fragments_and_operations_all_count() -> None:
     one = "posts(perPage: 10) { posts { id title } }"
     assert cost(f"{{ {one} }}") == 1 + 1 + 10 * 2

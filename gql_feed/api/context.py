@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
@@ -46,7 +47,11 @@ class Context:
         self.claims = claims
         self.token_error = token_error
         self.client = client
-        self.users = DataLoader[int, UserRecord | None](load_fn=services.accounts.get_many)
+
+    @cached_property
+    def users(self) -> DataLoader[int, UserRecord | None]:
+        """Users by id, batched per operation; made on first use (most never need it)."""
+        return DataLoader(load_fn=self.services.accounts.get_many)
 
     @classmethod
     async def from_authorization(

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -40,6 +41,8 @@ from graphql import (
     get_operation_ast,
 )
 
+from gql_feed.lru import ByteLRU
+
 COST_CODE = "GRAPHQL_VALIDATION_FAILED"
 
 
@@ -52,12 +55,45 @@ def cost_error(cost: int, max_cost: int, *, batch: bool = False) -> GraphQLError
     )
 
 
+# What one remembered cost weighs besides its query text and variables.
+COST_ENTRY_BYTES = 160
+
+
 @dataclass(frozen=True)
 class QueryCost:
     """The cost of operations; `sizes` maps a size argument's name (perPage, first) to
-    the largest value the server accepts for it."""
+    the largest value the server accepts for it. `remembered_bytes` bounds the costs
+    `of_query` keeps."""
 
     sizes: Mapping[str, int]
+    remembered_bytes: int = 1024 * 1024
+    _remembered: ByteLRU[tuple[str, str | None, bytes], int] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_remembered", ByteLRU(self.remembered_bytes))
+
+    def of_query(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        operation_name: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> int:
+        """`of`, remembered by query text, operation and variables: a cost depends on
+        nothing else, and the same page asked again costs one lookup."""
+        try:
+            encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return self.of(schema, document, operation_name, variables)
+        key = (query, operation_name, encoded)
+        cost = self._remembered.get(key)
+        if cost is None:
+            cost = self.of(schema, document, operation_name, variables)
+            self._remembered.put(key, cost, len(query) + len(encoded) + COST_ENTRY_BYTES)
+        return cost
 
     def of(
         self,

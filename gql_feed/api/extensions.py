@@ -114,7 +114,11 @@ class CostLimit(SchemaExtension):
         if not context.pre_execution_errors and document is not None:
             variables = context.variables if isinstance(context.variables, dict) else None
             schema = graphql_schema(context.schema)
-            cost = self.cost.of(schema, document, context.operation_name, variables)
+            name = context.operation_name
+            if context.query:
+                cost = self.cost.of_query(schema, context.query, document, name, variables)
+            else:
+                cost = self.cost.of(schema, document, name, variables)
             if cost > self.max_cost:
                 context.pre_execution_errors = [cost_error(cost, self.max_cost)]
         yield
@@ -214,7 +218,10 @@ class DocumentChecks:
                 settings.max_query_bytes, settings.max_query_tokens, settings.document_cache_bytes
             ),
             validation=ValidationResults(settings.document_cache_bytes),
-            cost=QueryCost({"perPage": settings.max_per_page, "first": settings.max_first}),
+            cost=QueryCost(
+                {"perPage": settings.max_per_page, "first": settings.max_first},
+                remembered_bytes=settings.document_cache_bytes // 8,
+            ),
             max_cost=settings.max_query_cost,
         )
 
