@@ -115,7 +115,7 @@ class OperationShapes:
     variants: dict[tuple[tuple[str, bool], ...], dict[SelectionKey, Shape | None]]
 
 
-# Per operation node id; an entry goes when its operation is freed (`_shapes_of`).
+# Per operation node id; an entry goes when its operation is freed (`_operation_shapes`).
 _SHAPES: dict[int, OperationShapes] = {}
 # Boolean-variable choices kept per operation; past that, shapes are made per execution.
 MAX_VARIANTS = 16
