@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from operator import attrgetter
 from typing import Any, Final
 
 import strawberry
@@ -48,14 +47,15 @@ async def prepare_operation(
     return await schema._prepare_operation_async(context, runner)
 
 
-def attribute_reader(field: GraphQLField) -> Callable[[Any, Any], Any] | None:
-    """How to read a field that strawberry resolves by reading an attribute (no resolver
-    function, no field extension, no permission class, no exception handler), as
-    `reader(source, context)`; None for every other field.
+def attribute_name(field: GraphQLField) -> str | None:
+    """The attribute a field reads, when strawberry resolves it by reading an attribute
+    and nothing else (no resolver function, no field extension, no permission class, no
+    exception handler); None for every other field.
 
     strawberry builds such a field's resolver as `_get_basic_result`, marked
     `_is_default = True`, which returns `config.default_resolver(source, python_name)`
-    and nothing else; with the default `getattr` that is an attribute read.
+    and nothing else; with the default `getattr` that is an attribute read
+    (api/execution.py reads it directly).
     """
     definition = field.extensions.get("strawberry-definition")
     resolve = field.resolve
@@ -67,8 +67,7 @@ def attribute_reader(field: GraphQLField) -> Callable[[Any, Any], Any] | None:
         or definition.default_resolver is not getattr
     ):
         return None
-    read = attrgetter(definition.python_name)
-    return lambda source, _context: read(source)
+    return definition.python_name
 
 
 # --- graphql-core (checked against 3.3.2) -----------------------------------------------

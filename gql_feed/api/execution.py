@@ -31,12 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -44,7 +46,7 @@ from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gql_feed.api.types import CONTEXT_FIELDS
-from gql_feed.compat import attribute_reader
+from gql_feed.compat import attribute_name
 
 Complete = Callable[[Any, Any], Any]
 """(raw value, request context) -> the value for the response; raises `_Unfinished`."""
@@ -56,10 +58,12 @@ class _Unfinished(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One response key of a selection set, completed on the short path."""
+    """One response key of a selection set, completed on the short path: read as the
+    attribute `attribute`, or by `read(source, context)`."""
 
     name: str
-    read: Callable[[Any, Any], Any]
+    attribute: str | None
+    read: Callable[[Any, Any], Any] | None
     complete: Complete
 
 
@@ -80,7 +84,10 @@ class Shape:
         values: dict[str, Any] = {}
         for step in self.steps:
             try:
-                raw = step.read(source, context)
+                if step.attribute is not None:
+                    raw = getattr(source, step.attribute)
+                else:
+                    raw = step.read(source, context)  # type: ignore[misc]  # one or the other
             except Exception as error:
                 raise _Unfinished from error
             values[step.name] = step.complete(raw, context)
@@ -217,34 +224,34 @@ class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
         field_name = node.name.value
         if field_name == "__typename":
             type_name = parent.name
-            return Step(name, lambda _source, _context: type_name, _as_is)
+            return Step(name, None, lambda _source, _context: type_name, _as_is)
         field = parent.fields.get(field_name)
         if field is None or field.args or node.arguments:
             return None
         read = CONTEXT_FIELDS.get((parent.name, field_name))
-        if read is None and field.resolve is not None:
-            read = attribute_reader(field)
-        if read is None:
+        attribute = attribute_name(field) if read is None else None
+        if read is None and attribute is None:
             return None
         complete = self._completer(field.type, details)
-        return Step(name, read, complete) if complete is not None else None
+        return Step(name, attribute, read, complete) if complete is not None else None
 
     def _completer(self, of_type: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
-        if isinstance(of_type, GraphQLNonNull):
-            inner = self._value_completer(of_type.of_type, details)
-            return _non_null(inner) if inner is not None else None
-        inner = self._value_completer(of_type, details)
-        return _nullable(inner) if inner is not None else None
+        non_null = isinstance(of_type, GraphQLNonNull)
+        named = of_type.of_type if isinstance(of_type, GraphQLNonNull) else of_type
+        if is_leaf_type(named):
+            return _leaf(named, non_null)
+        inner = self._value_completer(named, details)
+        if inner is None:
+            return None
+        return _non_null(inner) if non_null else _nullable(inner)
 
     def _value_completer(
         self, of_type: GraphQLOutputType, details: FieldDetailsList
     ) -> Complete | None:
-        """Completes a value known not to be null."""
+        """Completes a list or an object, known not to be null."""
         if isinstance(of_type, GraphQLList):
             item = self._completer(of_type.of_type, details)
             return _list_of(item) if item is not None else None
-        if is_leaf_type(of_type):
-            return _leaf(of_type)
         if isinstance(of_type, GraphQLObjectType) and of_type.is_type_of is None:
             collected = self.collect_subfields(of_type, details)
             if collected.new_defer_usages:
@@ -263,10 +270,18 @@ def _as_is(value: Any, _context: Any) -> Any:
     return value
 
 
-def _leaf(leaf_type: GraphQLLeafType) -> Complete:
+def _leaf(leaf_type: GraphQLLeafType, non_null: bool) -> Complete:
     coerce = leaf_type.coerce_output_value
+    # graphql-core's String and ID give a `str` back as it is.
+    strings = leaf_type is GraphQLString or leaf_type is GraphQLID
 
     def complete(value: Any, _context: Any) -> Any:
+        if value is None:
+            if non_null:
+                raise _Unfinished
+            return None
+        if strings and value.__class__ is str:
+            return value
         if isinstance(value, Exception):
             raise _Unfinished
         try:

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast
+from graphql import OperationType as OperationKind
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
@@ -49,6 +50,7 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 # Apollo Server sends this with refusals so that no CDN caches a "not found" for a hash.
 NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
 SUBSCRIPTION = OperationType.SUBSCRIPTION
+MUTATION = OperationKind.MUTATION
 # JSON bodies longer than this are decoded in a worker thread (orjson takes about a
 # millisecond per megabyte, far more on a busy machine).
 OFF_LOOP_JSON_BYTES = 256 * 1024
@@ -170,9 +172,7 @@ class GraphQLView(GraphQL[Context, None]):
         Only a request whose token verified shares answers, so one that would fail for
         want of a login always executes and fails."""
         query = await self._resolve(request_data)
-        if self.responses is not None and self.responses.is_mutation(
-            query, request_data.operation_name
-        ):
+        if await self._is_mutation(query, request_data.operation_name):
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")
                 return orjson.dumps(await self.process_result(request, result))
@@ -325,6 +325,16 @@ class GraphQLView(GraphQL[Context, None]):
             )
         except DocumentRefused as refusal:
             raise HttpRefusal.of(refusal) from None
+
+    async def _is_mutation(self, query: str, operation_name: str | None) -> bool:
+        """Whether the request runs a mutation, from the parse execution will use (False
+        when the document does not parse or names no such operation: execution says why)."""
+        try:
+            document = await self.checks.parser.parse(query)
+        except GraphQLError:
+            return False
+        operation = get_operation_ast(document, operation_name)
+        return operation is not None and operation.operation is MUTATION
 
     async def _resolve_or_refusal(self, request_data: GraphQLRequestData) -> str | HttpRefusal:
         try:

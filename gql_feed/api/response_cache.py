@@ -88,7 +88,6 @@ class OperationFacts:
 
     cacheable: bool
     viewer_dependent: bool
-    mutation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,6 @@ def document_facts(schema: GraphQLSchema, document: DocumentNode) -> DocumentFac
         operations[name] = OperationFacts(
             cacheable=kinds[name] is OperationType.QUERY and not reached & UNVERSIONED_FIELDS,
             viewer_dependent=bool(reached & VIEWER_DEPENDENT_FIELDS),
-            mutation=kinds[name] is OperationType.MUTATION,
         )
     return DocumentFacts(document_key(document), operations)
 
@@ -215,13 +213,6 @@ class ResponseCache:
             encoded,
             viewer_id if operation.viewer_dependent else None,
         )
-
-    def is_mutation(self, query: str, operation_name: str | None) -> bool:
-        """Whether the request runs a mutation (False when that cannot be told: the
-        document does not parse, or names no such operation)."""
-        facts = self.facts(query)
-        operation = facts.operation(operation_name) if facts else None
-        return operation is not None and operation.mutation
 
     # Answers.
 
