@@ -27,6 +27,7 @@ from gql_feed.api.live import LiveServer
 from gql_feed.api.live.route import LiveRoute
 from gql_feed.api.live.streams import StreamsOrView
 from gql_feed.api.persisted import PersistedDocuments
+from gql_feed.api.priority import WritesFirst
 from gql_feed.api.response_cache import InvalidatingPublisher, ResponseCache
 from gql_feed.api.schema import build_schema
 from gql_feed.compat import graphql_schema
@@ -202,11 +203,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def index(_: Request) -> Response:
         return FileResponse(WEB / "index.html", media_type="text/html", headers=index_headers)
 
+    priority = WritesFirst(settings.reads_per_turn_while_writing)
     view = GraphQLView(
         services,
         documents=documents,
         checks=checks,
         responses=responses,
+        priority=priority,
         schema=schema,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=True,
@@ -255,6 +258,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.live = live
     app.state.document_checks = checks
     app.state.schema = schema
+    app.state.priority = priority
     return app
 
 

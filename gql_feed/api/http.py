@@ -54,8 +54,6 @@ MUTATION = OperationKind.MUTATION
 # JSON bodies longer than this are decoded in a worker thread (orjson takes about a
 # millisecond per megabyte, far more on a busy machine).
 OFF_LOOP_JSON_BYTES = 256 * 1024
-# Queries that may start in one turn of the event loop while a mutation runs (bench/README).
-READS_PER_TURN_WHILE_WRITING = 1
 
 
 @dataclass
@@ -109,7 +107,7 @@ class GraphQLView(GraphQL[Context, None]):
         mutations run (`api.priority`)."""
         super().__init__(**options)
         self.services = services
-        self.priority = priority or WritesFirst(READS_PER_TURN_WHILE_WRITING)
+        self.priority = priority or WritesFirst(services.settings.reads_per_turn_while_writing)
         if not isinstance(self.schema, strawberry.Schema):
             raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
         self.graphql_schema = graphql_schema(self.schema)
