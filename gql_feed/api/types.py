@@ -69,9 +69,7 @@ class Post:
     content: str
     created_at: datetime
     updated_at: datetime
-    creator: User = strawberry.field(
-        description="Read together with the post, in the same statement or event."
-    )
+    creator: User = strawberry.field(description="Who wrote the post.")
     _image_name: strawberry.Private[str]
 
     @strawberry.field(description="An absolute URL a browser can load.")
