@@ -51,8 +51,7 @@ GOLDEN = [V0, V1, V2, V1_DELETED]
 
 
 def summary(event: PostEvent) -> tuple[object, ...]:
-    post, creator = event.post, event.post._creator
-    assert creator is not None
+    post, creator = event.post, event.post.creator
     return (
         event.id,
         event.action,
