@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from gql_feed.config import Settings
+from gql_feed.services import throttle
 from tests.asgi import app_client
+from tests.clock import SkippingClock
 from tests.server import TEST_SECRET, LiveServer
 from tests.services import fresh_postgres_database
 
@@ -67,3 +69,11 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app in process (lifespan included) behind an httpx client."""
     async with app_client(settings) as http:
         yield http
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
+    """The clock of the login and signup throttles, which a test moves on without waiting."""
+    clock = SkippingClock()
+    monkeypatch.setattr(throttle, "time", clock)
+    return clock
