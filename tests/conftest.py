@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from gql_feed.config import Settings
+from gql_feed.services import throttle
 from tests.asgi import app_client
+from tests.clock import SkippingClock
 from tests.server import TEST_SECRET, LiveServer
 from tests.services import fresh_postgres_database
 
@@ -41,6 +43,28 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., LiveServer]]:
+    """Like `live_server_factory`, but one server per set of settings for the whole module:
+    the tests that ask for the same settings share it (so each leaves nothing behind that
+    another could see: users, posts and channels of its own)."""
+    servers: dict[tuple[tuple[str, str], ...], LiveServer] = {}
+
+    def start(**env: str) -> LiveServer:
+        key = tuple(sorted(env.items()))
+        if key not in servers:
+            server = LiveServer(tmp_path_factory.mktemp("shared"), env)
+            servers[key] = server
+            server.start()
+        return servers[key]
+
+    yield start
+    for server in servers.values():
+        server.stop()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs twice: on SQLite and on a fresh PostgreSQL database."""
@@ -67,3 +91,11 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app in process (lifespan included) behind an httpx client."""
     async with app_client(settings) as http:
         yield http
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
+    """The clock of the login and signup throttles, which a test moves on without waiting."""
+    clock = SkippingClock()
+    monkeypatch.setattr(throttle, "time", clock)
+    return clock

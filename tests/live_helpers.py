@@ -16,7 +16,7 @@ from gql.client import AsyncClientSession
 from gql.transport.websockets import WebsocketsTransport
 from websockets.asyncio.client import ClientConnection
 
-from tests.server import LiveServer
+from tests.server import TLS, LiveServer
 
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-ws"
 LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # "graphql-ws"
@@ -67,7 +67,7 @@ async def signup(server: LiveServer) -> tuple[str, str]:
 
 def gauges(server: LiveServer) -> dict[str, float]:
     """The gql_feed_live_* samples of GET /metrics."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=TLS).text
     values: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("gql_feed_live_"):

@@ -4,10 +4,13 @@ prints one JSON line per event (or request, for the single-connection mode)."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,21 +24,38 @@ CLIENTS = Path(__file__).resolve().parent / "clients"
 
 
 def npm_installed(folder: Path, needed_for: str) -> Path:
-    """`folder` with its locked dependencies installed (`npm ci`); skips without Node.js,
-    except under REQUIRE_SERVICES=1, where that fails."""
+    """`folder` with its locked dependencies installed (`npm ci`, unless the same lock is
+    installed already); skips without Node.js, except under REQUIRE_SERVICES=1, where
+    that fails."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         if required():
             pytest.fail(f"Node.js and npm are needed for {needed_for}")
         pytest.skip("Node.js is not installed")
-    result = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    # Once per lock: the test files (and the xdist workers) that need the same folder
+    # take turns, and the first installs while the others wait; no `npm ci` removes
+    # node_modules under a client that another worker is running.
+    locked = hashlib.sha256(
+        b"".join((folder / name).read_bytes() for name in ("package.json", "package-lock.json"))
+    ).hexdigest()
+    stamp = folder / "node_modules" / ".gql_feed-npm-ci"
+    turn = (
+        Path(tempfile.gettempdir())
+        / f"gql_feed-npm-ci-{hashlib.sha256(bytes(folder)).hexdigest()[:16]}.lock"
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    with turn.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == locked:
+            return folder
+        result = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        stamp.write_text(locked)
     return folder
 
 

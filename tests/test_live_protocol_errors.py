@@ -118,9 +118,9 @@ async def test_raw_token_and_header_forms_are_accepted(
 
 @both
 async def test_init_timeout_is_4408(
-    live_server_factory: Callable[..., LiveServer], subprotocol: str
+    shared_server_factory: Callable[..., LiveServer], subprotocol: str
 ) -> None:
-    server = live_server_factory(GQL_FEED_WS_INIT_TIMEOUT_SECONDS="0.5")
+    server = shared_server_factory(GQL_FEED_WS_INIT_TIMEOUT_SECONDS="0.5")
     async with raw_client(server, subprotocol) as client:
         code, reason = await client.closed(timeout=5)
     assert (code, reason) == (4408, "Connection initialisation timeout")
@@ -215,9 +215,9 @@ async def test_duplicate_id_is_4409(live_server: LiveServer, token: str) -> None
 
 @both
 async def test_too_many_subscriptions_is_an_error_for_that_one(
-    live_server_factory: Callable[..., LiveServer], subprotocol: str
+    shared_server_factory: Callable[..., LiveServer], subprotocol: str
 ) -> None:
-    server = live_server_factory(GQL_FEED_WS_MAX_SUBSCRIPTIONS="2")
+    server = shared_server_factory(GQL_FEED_WS_MAX_SUBSCRIPTIONS="2")
     token, _ = await signup(server)
     async with raw_client(server, subprotocol) as client:
         await client.init(token)
@@ -340,10 +340,10 @@ def test_unexpected_exception_is_4500_with_a_masked_reason(
 
 @both
 async def test_production_mode_rules_hold_over_the_socket(
-    live_server_factory: Callable[..., LiveServer], subprotocol: str
+    shared_server_factory: Callable[..., LiveServer], subprotocol: str
 ) -> None:
     """No introspection, and no "Did you mean …?" hints that would spell out the schema."""
-    server = live_server_factory(GQL_FEED_PRODUCTION="true")
+    server = shared_server_factory(GQL_FEED_PRODUCTION="true")
     token, _ = await signup(server)
     async with raw_client(server, subprotocol) as client:
         await client.init(token)

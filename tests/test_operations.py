@@ -121,10 +121,11 @@ class PausedUpload:
 
 def refuses_connections(server: LiveServer) -> bool:
     """True once the server takes no new request: refused, or dropped unanswered (a
-    connection that reached the listening socket's backlog just as it closed)."""
+    connection that reached the listening socket's backlog just as it closed: closed
+    without a word, or reset)."""
     try:
         httpx.get(f"{server.url}/health", timeout=2)
-    except (httpx.ConnectError, httpx.RemoteProtocolError):
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
         return True
     return False
 

@@ -22,7 +22,7 @@ import httpx
 import websockets
 
 from tests.live_helpers import IDS_ONLY, RawClient, raw_client
-from tests.server import LiveServer
+from tests.server import TLS, LiveServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +157,7 @@ def assert_per_post_order(watcher: Watcher) -> None:
 
 def metric_samples(server: LiveServer) -> dict[str, float]:
     """Every sample of GET /metrics, by its name with labels (`x_bucket{le="0.1"}`)."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=TLS).text
     samples: dict[str, float] = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -167,7 +167,7 @@ def metric_samples(server: LiveServer) -> dict[str, float]:
 
 
 def ready(server: LiveServer) -> tuple[int, dict[str, Any]]:
-    response = httpx.get(f"{server.url}/ready", timeout=10)
+    response = httpx.get(f"{server.url}/ready", timeout=10, verify=TLS)
     body: dict[str, Any] = response.json()
     return response.status_code, body
 

@@ -1,0 +1,18 @@
+"""A clock that tests move on, instead of waiting for time to pass."""
+
+from __future__ import annotations
+
+import time
+
+
+class SkippingClock:
+    """The monotonic clock, plus whatever time a test has skipped with `advance`."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def advance(self, seconds: float) -> None:
+        self.skipped += seconds
