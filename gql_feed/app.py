@@ -51,6 +51,7 @@ from gql_feed.storage.database import Database, check_up_to_date, migrate
 from gql_feed.storage.images import CONTENT_TYPES, ImageStore
 from gql_feed.storage.log_version import LogVersion
 from gql_feed.storage.orphans import sweep_orphan_images
+from gql_feed.switching import prompt_threads
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         close_sockets_first_on_sigterm(live.close_all)
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
         try:
-            with heap.settled() if settings.gc_freeze else nullcontext():
+            with heap.settled() if settings.gc_freeze else nullcontext(), prompt_threads():
                 yield
         finally:
             await live.stop()

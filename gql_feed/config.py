@@ -128,8 +128,9 @@ class Settings(BaseSettings):
 
     # Encoded answers to queries, kept until the next event (api.response_cache); 0: off.
     response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
-    # Queries that may start per turn of the event loop while a mutation runs (api.priority).
-    reads_per_turn_while_writing: Positive = 2
+    # Queries that may start per turn of the event loop while a mutation runs (api.priority):
+    # 0.25 is one every fourth turn.
+    reads_per_turn_while_writing: Annotated[float, Field(gt=0, le=1000)] = 0.25
 
     @field_validator("log_level")
     @classmethod

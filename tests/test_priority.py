@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from itertools import pairwise
 
 import pytest
 
 from gql_feed.api.priority import WritesFirst
+from gql_feed.switching import SWITCH_INTERVAL_SECONDS, prompt_threads
 
 
 async def turns(count: int) -> None:
@@ -50,6 +53,26 @@ async def test_while_writing_reads_start_a_few_per_turn_in_arrival_order() -> No
     assert len(per_turn) >= 4  # spread over turns, none starved
 
 
+async def test_a_fraction_is_one_read_every_few_turns() -> None:
+    gate = WritesFirst(reads_per_turn=0.25)
+    started: list[int] = []  # the turn each read started in
+    turn = 0
+
+    async def read() -> None:
+        await gate.read()
+        started.append(turn)
+
+    async with gate.write():
+        readers = [asyncio.create_task(read()) for _ in range(5)]
+        while turn < 30:
+            turn += 1
+            await asyncio.sleep(0)
+        await asyncio.gather(*readers)
+    assert len(started) == 5
+    gaps = [later - earlier for earlier, later in pairwise(started)]
+    assert min(gaps) >= 3  # one every fourth turn, give or take the turn a release lands in
+
+
 async def test_the_end_of_the_last_write_lets_every_waiting_read_go() -> None:
     gate = WritesFirst(reads_per_turn=1)
     done = 0
@@ -88,6 +111,13 @@ async def test_a_cancelled_read_gives_its_place_to_the_next() -> None:
     assert not gate._waiting
 
 
-def test_at_least_one_read_per_turn() -> None:
-    with pytest.raises(ValueError, match="at least 1"):
+def test_reads_per_turn_must_be_more_than_zero() -> None:
+    with pytest.raises(ValueError, match="more than 0"):
         WritesFirst(reads_per_turn=0)
+
+
+def test_threads_get_the_gil_back_promptly_while_serving() -> None:
+    before = sys.getswitchinterval()
+    with prompt_threads():
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
+    assert sys.getswitchinterval() == before

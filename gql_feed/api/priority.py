@@ -5,13 +5,14 @@ right there, `storage.database`), and a busy reader keeps several in every turn.
 createPost is many short steps with waits between them (the upload, the image check on
 a thread, the write on the writer's thread, the publish), and each step, once ready,
 waits for the rest of its turn: behind every read that arrived meanwhile. With eight
-readers at full speed that cut createPost to half its pace.
+readers at full speed that cut createPost to a third of its pace.
 
-So while any write is in flight, a read may start only if fewer than `reads_per_turn`
-have started in this turn of the loop; the others wait, in arrival order, for the
-following turns. A write's next step then waits behind at most that many reads. When no
-write is in flight, reads start at once and nothing is counted. Reads are never refused
-and never starved: every turn lets `reads_per_turn` of them go.
+So while any write is in flight, reads start at `reads_per_turn` per turn of the loop
+(0.25: one every fourth turn), in arrival order; the others wait. A write's next step then
+waits behind at most that many reads, and a turn without a read to run is short: when
+the writes are only waiting (for a thread, for the database), turns follow each other
+quickly and reads flow. When no write is in flight, reads start at once and nothing is
+counted. Reads are never refused and never starved.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ from contextlib import asynccontextmanager
 
 
 class WritesFirst:
-    def __init__(self, reads_per_turn: int) -> None:
-        if reads_per_turn < 1:
-            raise ValueError("reads_per_turn must be at least 1")
+    def __init__(self, reads_per_turn: float) -> None:
+        if not reads_per_turn > 0:
+            raise ValueError("reads_per_turn must be more than 0")
         self.reads_per_turn = reads_per_turn
+        # Reads that may start now; each turn adds `reads_per_turn`, up to a turn's worth
+        # (or one, for a fraction).
+        self._most = max(reads_per_turn, 1.0)
+        self._credit = self._most
         self.writes = 0
-        self._started_this_turn = 0
-        self._turn_ends_scheduled = False
+        self._turn_scheduled = False
         self._waiting: deque[asyncio.Future[None]] = deque()
 
     @asynccontextmanager
@@ -41,49 +45,54 @@ class WritesFirst:
         finally:
             self.writes -= 1
             if not self.writes:
-                self._release(len(self._waiting))
+                self._credit = self._most
+                self._release_all()
 
     async def read(self) -> None:
         """Return when a read may start."""
         if not self.writes and not self._waiting:
             return
-        if not self._waiting and self._started_this_turn < self.reads_per_turn:
-            self._started_this_turn += 1
-            self._end_turn_soon()
+        if not self._waiting and self._credit >= 1:
+            self._credit -= 1
+            self._next_turn_soon()
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
-        self._end_turn_soon()
+        self._next_turn_soon()
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                # Let through just as it was cancelled: give the place to the next one.
-                self._release(1)
+                # Let through just as it was cancelled: its place goes to the next one.
+                self._credit += 1
+                self._next_turn_soon()
             elif waiter in self._waiting:
                 self._waiting.remove(waiter)
             raise
 
-    def _end_turn_soon(self) -> None:
-        """Reset the count at the start of the next turn (callbacks scheduled now run
-        then), letting the next reads in line go."""
-        if not self._turn_ends_scheduled:
-            self._turn_ends_scheduled = True
+    def _next_turn_soon(self) -> None:
+        """Run `_next_turn` at the start of the next turn (callbacks scheduled now run then)."""
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
             asyncio.get_running_loop().call_soon(self._next_turn)
 
     def _next_turn(self) -> None:
-        self._turn_ends_scheduled = False
-        self._started_this_turn = 0
-        if self._waiting:
-            self._release(self.reads_per_turn if self.writes else len(self._waiting))
-
-    def _release(self, count: int) -> None:
-        released = 0
-        while self._waiting and released < count:
+        self._turn_scheduled = False
+        if not self.writes:
+            self._credit = self._most
+            self._release_all()
+            return
+        self._credit = min(self._credit + self.reads_per_turn, self._most)
+        while self._waiting and self._credit >= 1:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                released += 1
-        if released:
-            self._started_this_turn += released
-            self._end_turn_soon()
+                self._credit -= 1
+        if self._waiting or self._credit < self._most:
+            self._next_turn_soon()
+
+    def _release_all(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
