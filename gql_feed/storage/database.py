@@ -33,8 +33,8 @@ MIGRATION_LOCK_KEY = 0x6766_6565_6D
 
 SessionFactory = async_sessionmaker[AsyncSession]
 T = TypeVar("T")
-# Threads (and pooled connections) that run SQLite reads; SQLite reads in WAL mode never
-# wait for the writer, so two keep both cores busy without a queue of idle threads.
+# Threads (and pooled connections) for the SQLite reads that met a lock (`run_read`): rare,
+# so two are plenty.
 SQLITE_READ_THREADS = 2
 
 
@@ -86,9 +86,10 @@ class Database:
         about 0.1 ms of CPU there, while handing it to a thread and back cost three times
         that under load (the hop, and the GIL passed back and forth on every row). It
         cannot wait for a lock: readers take none in WAL mode, and this connection's
-        busy timeout is zero, so in the rare case SQLite answers "busy" (another process
-        recovering the WAL) the read goes to a reader thread, which may wait. On
-        PostgreSQL asyncpg is asynchronous already, and `work` runs with no thread at all.
+        busy timeout is zero, so in the rare case SQLite answers "busy" (another connection
+        holding an exclusive lock, or recovering the WAL) the read goes to a reader thread,
+        which may wait. On PostgreSQL asyncpg is asynchronous already, and `work` runs
+        with no thread at all.
         """
         if self.sqlite_reader is not None:
             try:
