@@ -107,6 +107,46 @@ async def test_prepare_operation_runs_the_extensions_hooks() -> None:
 # --- graphql-core -----------------------------------------------------------------------
 
 
+class CompatAllowed(strawberry.BasePermission):
+    message = "no"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return True
+
+
+@strawberry.type
+class CompatFields:
+    plain: str
+    renamed_field: int = strawberry.field(name="other")
+    guarded: str = strawberry.field(permission_classes=[CompatAllowed])
+
+    @strawberry.field
+    def computed(self) -> str:
+        return self.plain
+
+
+@strawberry.type
+class CompatRoot:
+    @strawberry.field
+    def fields(self) -> CompatFields:
+        return CompatFields(plain="a", renamed_field=1, guarded="b")
+
+
+def test_attribute_name_knows_strawberrys_attribute_reads() -> None:
+    """strawberry still builds a field with no resolver, extension or permission as a
+    plain attribute read, and marks it so; every other field is left to it."""
+    fields = (
+        compat.graphql_schema(strawberry.Schema(query=CompatRoot)).type_map["CompatFields"].fields
+    )  # type: ignore[attr-defined]
+    assert compat.attribute_name(fields["plain"]) == "plain"
+    assert compat.attribute_name(fields["other"]) == "renamed_field"
+    assert compat.attribute_name(fields["guarded"]) is None
+    assert compat.attribute_name(fields["computed"]) is None
+    # And the read is what strawberry's own resolver returns.
+    source = CompatFields(plain="a", renamed_field=7, guarded="b")
+    assert fields["other"].resolve(source, None) == source.renamed_field == 7
+
+
 def test_hide_suggestions_reaches_the_rules(schema: strawberry.Schema) -> None:
     core = compat.graphql_schema(schema)
     document = parse("{ postz { totalPosts } }")
