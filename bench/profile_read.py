@@ -45,14 +45,14 @@ PARTS = [
         "strawberry/schema/schema.py",
         "_prepare_operation_async",
     ),
-    ("  the posts resolver", "gql_feed/api/schema.py", "posts"),
+    ("  the posts resolver", "gql_feed/schema/root.py", "posts"),
     ("    the database read", "gql_feed/services/posts.py", "page"),
     (
         "  completing the posts (graphql-core)",
         "graphql/execution/executor.py",
         "complete_object_value",
     ),
-    ("  completing the posts (short path)", "gql_feed/api/execution.py", "read"),
+    ("  completing the posts (short path)", "gql_feed/engine/execution.py", "read"),
     ("JSON encoding", "~", "<orjson.dumps>"),
 ]
 

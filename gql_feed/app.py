@@ -18,22 +18,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
-from gql_feed import heap
-from gql_feed.api.context import Services
-from gql_feed.api.extensions import DocumentChecks, schema_extensions
-from gql_feed.api.http import CsrfGuard, GraphQLView
-from gql_feed.api.limits import BodySizeLimit
-from gql_feed.api.live import LiveServer
-from gql_feed.api.live.route import LiveRoute
-from gql_feed.api.live.streams import StreamsOrView
-from gql_feed.api.persisted import PersistedDocuments
-from gql_feed.api.priority import WritesFirst
-from gql_feed.api.response_cache import InvalidatingPublisher, ResponseCache
-from gql_feed.api.schema import build_schema
 from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
+from gql_feed.engine.extensions import DocumentChecks, schema_extensions
+from gql_feed.engine.persisted import PersistedDocuments
+from gql_feed.engine.priority import WritesFirst
+from gql_feed.engine.response_cache import InvalidatingPublisher, ResponseCache
 from gql_feed.events.hub import EventHub
-from gql_feed.page_headers import page_headers
+from gql_feed.runtime import heap
+from gql_feed.runtime.shutdown import close_sockets_first_on_sigterm
+from gql_feed.runtime.switching import prompt_threads
+from gql_feed.schema.context import Services
+from gql_feed.schema.root import build_schema
 from gql_feed.services.accounts import AccountService
 from gql_feed.services.known_users import KnownUsers
 from gql_feed.services.passwords import Passwords
@@ -46,12 +42,16 @@ from gql_feed.services.tickets import (
     StreamTickets,
 )
 from gql_feed.services.tokens import TokenService
-from gql_feed.shutdown import close_sockets_first_on_sigterm
 from gql_feed.storage.database import Database, check_up_to_date, migrate
 from gql_feed.storage.images import CONTENT_TYPES, ImageStore
 from gql_feed.storage.log_version import LogVersion
 from gql_feed.storage.orphans import sweep_orphan_images
-from gql_feed.switching import prompt_threads
+from gql_feed.transport.http.body_limit import BodySizeLimit
+from gql_feed.transport.http.page_headers import page_headers
+from gql_feed.transport.http.view import CsrfGuard, GraphQLView
+from gql_feed.transport.streams.streams import StreamsOrView
+from gql_feed.transport.ws.route import LiveRoute
+from gql_feed.transport.ws.server import LiveServer
 
 logger = logging.getLogger(__name__)
 

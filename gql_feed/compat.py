@@ -55,7 +55,7 @@ def attribute_name(field: GraphQLField) -> str | None:
     strawberry builds such a field's resolver as `_get_basic_result`, marked
     `_is_default = True`, which returns `config.default_resolver(source, python_name)`
     and nothing else; with the default `getattr` that is an attribute read
-    (api/execution.py reads it directly).
+    (engine/execution.py reads it directly).
     """
     definition = field.extensions.get("strawberry-definition")
     resolve = field.resolve
@@ -97,7 +97,7 @@ def start_send(coro: Coroutine[Any, Any, None]) -> object:
     the transport and returns without suspending unless the transport is paused (the peer
     reads too slowly: `await self.writable.wait()` only waits while the event is clear).
     That is what makes fanning a frame out to thousands of sockets cost no task and no
-    event-loop round trip per socket (api/live/connection.py). Were it to suspend every
+    event-loop round trip per socket (live/connection.py). Were it to suspend every
     time, every frame would take the drain path: still correct, much slower. This holds
     for the default `websockets-sansio` implementation only: uvicorn's deprecated
     `websockets` one suspends even while the peer reads.
@@ -119,7 +119,7 @@ class DirectWriter:
     `websockets-sansio` implementation hands the application is a bound method of its
     `WebSocketsSansIOProtocol`, whose `transport`, `conn` (websockets' sans-I/O
     `ServerProtocol`), `writable` (cleared while the transport is paused), `close_sent`
-    and `disconnected` are read here. A frame written this way (api/live/frames.py) is
+    and `disconnected` are read here. A frame written this way (live/frames.py) is
     exactly what `send` would write for `{"type": "websocket.send", "text": ...}` without
     per-message deflate: an unmasked text frame with FIN set. `reach` returns None
     whenever any of that does not hold: another implementation (`websockets`, `wsproto`),

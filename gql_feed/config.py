@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     signup_max_per_address: Positive = 20
     signup_period_seconds: Positive = 3600
 
-    # Work off the event loop: each kind on threads of its own (gql_feed.workers).
+    # Work off the event loop: each kind on threads of its own (gql_feed.runtime.workers).
     password_hash_threads: Positive = 1
     password_hash_queue: Annotated[int, Field(ge=0)] = 16
     image_threads: Positive = 2

@@ -1,6 +1,6 @@
 """Raw clients of the HTTP streaming transports: an EventSource-style SSE reader, a client
 of SSE's single-connection mode request by request, and a multipart reader that keeps the
-exact bytes, for the tests of `api.live.streams` and `api.live.single`."""
+exact bytes, for the tests of `transport.streams.streams` and `transport.streams.single`."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ import pytest
 import websockets
 from websockets.frames import Frame, Opcode
 
-from gql_feed.api.live.connection import SLOW_CONSUMER_REASON
-from gql_feed.api.live.frames import Flusher, OutFrame, text_frame
+from gql_feed.live.connection import SLOW_CONSUMER_REASON
+from gql_feed.live.frames import Flusher, OutFrame, text_frame
 from tests.live_helpers import (
     IDS_ONLY,
     POST_EVENTS,
@@ -97,7 +97,7 @@ async def test_subscriptions_sharing_a_socket_get_separate_frames_in_order(
     id and in id order, and nothing else is in them.
 
     This also fails if a default server stops writing directly (an uvicorn whose
-    internals `gql_feed.api.live.frames` relies on have changed): the counters stay put.
+    internals `gql_feed.live.frames` relies on have changed): the counters stay put.
     """
     token, _ = await signup(live_server)
     frames_before, writes_before = await asyncio.to_thread(direct, live_server)

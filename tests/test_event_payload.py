@@ -15,10 +15,10 @@ import orjson
 import pytest
 from sqlalchemy import insert
 
-from gql_feed.api.types import PostAction, PostEvent
 from gql_feed.events import payload
 from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.events.payload import PayloadError
+from gql_feed.schema.types import PostAction, PostEvent
 from gql_feed.services.records import PostRecord, UserRecord
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate

@@ -1,4 +1,4 @@
-"""The short path of execution (api/execution.py) answers exactly what graphql-core does.
+"""The short path of execution (engine/execution.py) answers exactly what graphql-core does.
 
 Each query runs twice on the same data and context: through the schema the server uses
 (FeedExecutor) and through the same schema with strawberry's own executor. Data, errors,
@@ -17,10 +17,10 @@ import pytest
 import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gql_feed.api import execution
-from gql_feed.api.context import Context
-from gql_feed.api.execution import FeedExecutor
-from gql_feed.api.schema import Mutation, Query, QuietErrors, Subscription
+from gql_feed.engine import execution
+from gql_feed.engine.execution import FeedExecutor
+from gql_feed.schema.context import Context
+from gql_feed.schema.root import Mutation, Query, QuietErrors, Subscription
 from tests.asgi import create_post, user_with_token
 
 PLAIN = QuietErrors(

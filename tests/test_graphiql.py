@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from gql_feed.api.graphiql import PAGE
+from gql_feed.transport.http.graphiql import PAGE
 
 ASSET = re.compile(r'(?:src|href)="(static/[^"]+)"(?:\s+integrity="(sha384-[^"]+)")?')
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from gql_feed import heap
+from gql_feed.runtime import heap
 
 
 def test_settled_freezes_start_up_objects_and_restores_the_collector_after() -> None:

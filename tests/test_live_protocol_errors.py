@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from gql_feed.api.live.transport_ws import TransportWsProtocol
 from gql_feed.app import create_app
 from gql_feed.config import Settings
+from gql_feed.transport.ws.transport_ws import TransportWsProtocol
 from tests.live_helpers import (
     IDS_ONLY,
     LEGACY_WS,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import websockets
 
-from gql_feed.api.live.connection import SLOW_CONSUMER_REASON
+from gql_feed.live.connection import SLOW_CONSUMER_REASON
 from tests.live_helpers import (
     IDS_ONLY,
     POST_EVENTS,

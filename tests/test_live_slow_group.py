@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gql_feed.api.live.groups import Group
+from gql_feed.live.groups import Group
 from tests.test_live_units import event, join, operations
 
 TITLES = "subscription { postEvents { id post { title } } }"

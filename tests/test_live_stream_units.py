@@ -8,12 +8,12 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from gql_feed.api.live.close_codes import CloseCode
-from gql_feed.api.live.connection import SLOW_CONSUMER_REASON
-from gql_feed.api.live.multipart import MultipartFraming
-from gql_feed.api.live.sse import SseFraming
-from gql_feed.api.live.streams import HttpStreams, SharedFrames, StreamConnection
-from gql_feed.api.live.ticker import Ticker
+from gql_feed.live.close_codes import CloseCode
+from gql_feed.live.connection import SLOW_CONSUMER_REASON
+from gql_feed.live.ticker import Ticker
+from gql_feed.transport.streams.multipart import MultipartFraming
+from gql_feed.transport.streams.sse import SseFraming
+from gql_feed.transport.streams.streams import HttpStreams, SharedFrames, StreamConnection
 from tests.test_live_units import FakeSocket, Released
 
 

@@ -10,20 +10,20 @@ from typing import Any
 import orjson
 import pytest
 
-from gql_feed.api.live.connection import SLOW_CONSUMER_REASON, Connection
-from gql_feed.api.live.documents import Invalid, Operation
-from gql_feed.api.live.groups import Group, Subscriber
-from gql_feed.api.live.operations import Joined, Operations, Request
-from gql_feed.api.live.replay import replay
-from gql_feed.api.live.route import LiveRoute
-from gql_feed.api.live.ticker import Ticker
-from gql_feed.api.persisted import PersistedDocuments
-from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
+from gql_feed.engine.documents import Invalid, Operation
+from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.events.hub import HubEvent
+from gql_feed.live.connection import SLOW_CONSUMER_REASON, Connection
+from gql_feed.live.groups import Group, Subscriber
+from gql_feed.live.operations import Joined, Operations, Request
+from gql_feed.live.replay import replay
+from gql_feed.live.ticker import Ticker
+from gql_feed.schema.root import build_schema
 from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
 from gql_feed.storage.event_log import LoggedEvent
+from gql_feed.transport.ws.route import LiveRoute
 from tests.server import TEST_SECRET
 
 FEED = """

@@ -1,4 +1,4 @@
-"""Writes first (api/priority.py): while a write runs, reads start a few per loop turn."""
+"""Writes first (engine/priority.py): while a write runs, reads start a few per loop turn."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from itertools import pairwise
 
 import pytest
 
-from gql_feed.api.priority import WritesFirst
-from gql_feed.switching import SWITCH_INTERVAL_SECONDS, prompt_threads
+from gql_feed.engine.priority import WritesFirst
+from gql_feed.runtime.switching import SWITCH_INTERVAL_SECONDS, prompt_threads
 
 
 async def turns(count: int) -> None:

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from graphql import get_introspection_query, parse
 
-from gql_feed.api.cost import QueryCost
-from gql_feed.api.schema import build_schema
 from gql_feed.config import Settings
+from gql_feed.engine.cost import QueryCost
+from gql_feed.schema.root import build_schema
 from tests.asgi import app_client, codes, create_post, gql, user_with_token
 from tests.live_helpers import raw_client
 from tests.server import LiveServer

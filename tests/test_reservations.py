@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gql_feed.api.live import reservations as module
-from gql_feed.api.live.reservations import (
+from gql_feed.transport.streams import reservations as module
+from gql_feed.transport.streams.reservations import (
     LocalReservations,
     Outcome,
     RedisReservations,

@@ -11,7 +11,7 @@ import asyncio
 
 from graphql import GraphQLSchema
 
-from gql_feed.api.response_cache import ResponseCache, ResponseKey
+from gql_feed.engine.response_cache import ResponseCache, ResponseKey
 
 KEY: ResponseKey = ("doc", None, b"{}", None)
 

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gql_feed.api.persisted import ManifestError
 from gql_feed.app import create_app
 from gql_feed.config import Settings
+from gql_feed.engine.persisted import ManifestError
 from tests.asgi import PASSWORD, app_client, codes
 from tests.server import TEST_SECRET, LiveServer, png_bytes, upload
 from tests.test_persisted_queries import TransportWs, apq, get, ws_codes

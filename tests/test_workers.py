@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from gql_feed.workers import WorkerPool, WorkQueueFull
+from gql_feed.runtime.workers import WorkerPool, WorkQueueFull
 
 
 async def test_refuses_past_threads_plus_waiting() -> None:

@@ -1,4 +1,4 @@
-"""Over HTTP, mutations hold the writes-first gate and queries pass it (api/priority.py)."""
+"""Over HTTP, mutations hold the writes-first gate and queries pass it (engine/priority.py)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from gql_feed.runtime.workers import WorkerPool, WorkQueueFull
 from gql_feed.services.errors import ServerBusy
-from gql_feed.workers import WorkerPool, WorkQueueFull
 
 _hasher = PasswordHasher()
 

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gql_feed.workers import WorkerPool
+from gql_feed.runtime.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,255 @@
+"""Schema extensions: error codes, parse/validation caches and the query limits.
+
+The limit rules are built once per schema, not once per operation: the validation cache
+keys its entries on the rule classes, and strawberry's limiters make a new class each time
+they are constructed, which would make every lookup a miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    StringValueNode,
+    ValidationContext,
+    ValidationRule,
+    Visitor,
+    visit,
+)
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from gql_feed.compat import graphql_schema, hide_suggestions
+from gql_feed.config import Settings
+from gql_feed.engine.cost import QueryCost, cost_error
+from gql_feed.engine.errors import ErrorCodes, classify
+from gql_feed.engine.parsing import DocumentParser, ValidationResults
+
+ExtensionFactory = Callable[[], SchemaExtension]
+
+
+class HideSuggestions(ValidationRule):
+    """Production: no "Did you mean …?" in validation errors, which would let a client
+    map the schema one typo at a time with introspection off.
+
+    graphql-core's rules consult `context.hide_suggestions`, which `validate()` only sets
+    from an argument strawberry never passes; every rule is constructed before the
+    document is visited, so setting it here reaches all of them. Execution-time messages
+    (variable values) are stripped by `api.errors.classify` instead.
+    """
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        hide_suggestions(context)
+
+
+class CachedParser(SchemaExtension):
+    """Parse through the schema's `DocumentParser`: bounded in bytes, cached by weight,
+    and off the event loop for anything but small documents.
+
+    A document that fails to parse is answered here, already classified (the error is
+    raised from the hook, which leaves the operation before the error extensions could
+    see it): letting strawberry parse it again would do the work twice, on the loop.
+    """
+
+    def __init__(self, parser: DocumentParser, hide_suggestions: bool = False) -> None:
+        super().__init__()
+        self.parser = parser
+        self.hide_suggestions = hide_suggestions
+
+    async def on_parse(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            try:
+                context.graphql_document = await self.parser.parse(context.query)
+            except GraphQLError as error:
+                raise classify(error, hide_suggestions=self.hide_suggestions) from None
+        yield
+
+
+class CachedValidation(SchemaExtension):
+    """strawberry's validation step, remembered by query text in a byte-bounded cache
+    and run off the loop for anything but small documents."""
+
+    def __init__(self, results: ValidationResults) -> None:
+        super().__init__()
+        self.results = results
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if context.query and document is not None and context.pre_execution_errors is None:
+            context.pre_execution_errors = await self.results.validate(
+                graphql_schema(context.schema), context.query, document, context.validation_rules
+            )
+        yield
+
+
+class CostLimit(SchemaExtension):
+    """Refuse an operation costing more than `max_cost` (see `api.cost`), with the cost.
+
+    Runs once the document is valid, with this request's variables: the sizes they give
+    are the ones the operation would use. A whole HTTP batch is also checked at once,
+    before any of it runs (`api.http`).
+    """
+
+    def __init__(self, cost: QueryCost, max_cost: int) -> None:
+        super().__init__()
+        self.cost = cost
+        self.max_cost = max_cost
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if not context.pre_execution_errors and document is not None:
+            variables = context.variables if isinstance(context.variables, dict) else None
+            schema = graphql_schema(context.schema)
+            name = context.operation_name
+            if context.query:
+                cost = self.cost.of_query(schema, context.query, document, name, variables)
+            else:
+                cost = self.cost.of(schema, document, name, variables)
+            if cost > self.max_cost:
+                context.pre_execution_errors = [cost_error(cost, self.max_cost)]
+        yield
+
+
+NUL = "\x00"
+NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
+
+
+class RefuseNulCharacters(SchemaExtension):
+    """Refuse U+0000 anywhere in the input, before anything runs.
+
+    PostgreSQL cannot store it in text (the insert fails, which would surface as an
+    INTERNAL_SERVER_ERROR), and no legitimate title, name or status contains it. A raw
+    NUL outside a string is a syntax error, but graphql-core's lexer lets one through
+    inside a string or block string, so literals are checked when the text holds either
+    a raw NUL or a `\\u` escape; JSON variables can carry one too.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        # Before yielding: strawberry acts on the errors inside the validation step, so
+        # this runs after CachedValidation (earlier in the list) has set them, and adds to
+        # them only when the document itself is valid.
+        context = self.execution_context
+        if not context.pre_execution_errors:
+            variables = context.variables if isinstance(context.variables, dict) else {}
+            fields = dict.fromkeys(_nul_paths(variables), NUL_MESSAGE)
+            query = context.query or ""
+            if ("\\u" in query or NUL in query) and context.graphql_document is not None:
+                visit(context.graphql_document, _NulLiterals(fields))
+            if fields:
+                # A new list: the one CachedValidation returned is shared with later operations.
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        NUL_MESSAGE, extensions={"code": "BAD_USER_INPUT", "fields": fields}
+                    )
+                ]
+        yield
+
+
+class _NulLiterals(Visitor):
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        if NUL in node.value:
+            self.fields["query"] = NUL_MESSAGE
+
+
+def _nul_paths(variables: dict[str, object]) -> list[str]:
+    """Where the variables hold a NUL, as `$name.field[index]`; iterative, since JSON
+    nesting is only bounded by the request size."""
+    found = []
+    pending: list[tuple[object, str]] = [(value, f"${name}") for name, value in variables.items()]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                found.append(path)
+        elif isinstance(value, dict):
+            pending.extend((item, f"{path}.{key}") for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
+    return sorted(found)
+
+
+def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """Depth and alias limits as plain validation rules, one class each for the schema's life.
+
+    graphql-core's own MaxIntrospectionDepthRule (in its specified rules) already stops
+    cyclic introspection queries, which the depth limit deliberately does not count.
+    """
+    rules: list[type[ASTValidationRule]] = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
+    if settings.production:
+        rules.append(HideSuggestions)
+    return rules
+
+
+@dataclass(frozen=True)
+class DocumentChecks:
+    """What every operation of one schema is checked with, shared by HTTP and WebSocket:
+    one parser and one validation cache, and the cost of operations."""
+
+    parser: DocumentParser
+    validation: ValidationResults
+    cost: QueryCost
+    max_cost: int
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> DocumentChecks:
+        return cls(
+            parser=DocumentParser(
+                settings.max_query_bytes, settings.max_query_tokens, settings.document_cache_bytes
+            ),
+            validation=ValidationResults(settings.document_cache_bytes),
+            cost=QueryCost(
+                {"perPage": settings.max_per_page, "first": settings.max_first},
+                remembered_bytes=settings.document_cache_bytes // 8,
+            ),
+            max_cost=settings.max_query_cost,
+        )
+
+
+def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """Every rule an operation is validated with besides graphql-core's own, as
+    `schema_extensions` adds them (introspection is off in production)."""
+    rules = limit_rules(settings)
+    if settings.production:
+        rules.extend(DisableIntrospection().validation_rules)
+    return rules
+
+
+def schema_extensions(
+    settings: Settings, checks: DocumentChecks | None = None
+) -> list[ExtensionFactory]:
+    """Factories, not instances: strawberry makes fresh extensions for every operation.
+    `checks` should be the one the HTTP view checks whole batches with."""
+    checks = checks or DocumentChecks.for_settings(settings)
+    extensions: list[ExtensionFactory] = [
+        partial(ErrorCodes, hide_suggestions=settings.production),
+        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        partial(CachedParser, checks.parser, settings.production),
+        partial(AddValidationRules, limit_rules(settings)),
+        partial(CachedValidation, checks.validation),
+        RefuseNulCharacters,
+        partial(CostLimit, checks.cost, checks.max_cost),
+    ]
+    if settings.production:
+        extensions.append(DisableIntrospection)
+    return extensions

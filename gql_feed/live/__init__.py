@@ -1,0 +1,1 @@
+"""The fan-out engine every transport shares: groups, replay, the resume seam."""

@@ -1,0 +1,1 @@
+"""Process-wide facilities: the GIL switch interval, the collector, worker threads, SIGTERM."""

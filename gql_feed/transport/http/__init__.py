@@ -1,0 +1,1 @@
+"""GraphQL over HTTP: JSON over POST and GET, multipart uploads, GraphiQL and the page."""

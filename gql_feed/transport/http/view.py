@@ -1,0 +1,487 @@
+"""GraphQL over HTTP: strawberry's ASGI view with our context, JSON, documents and CSRF rules."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError, get_operation_ast
+from graphql import OperationType as OperationKind
+from starlette.datastructures import Headers, QueryParams
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.types import HTTPMethod
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.graphql import OperationType
+
+from gql_feed.compat import graphql_schema
+from gql_feed.engine.cost import cost_error
+from gql_feed.engine.extensions import DocumentChecks
+from gql_feed.engine.parsing import off_loop
+from gql_feed.engine.persisted import DocumentRefused, PersistedDocuments
+from gql_feed.engine.priority import WritesFirst
+from gql_feed.engine.response_cache import ResponseCache
+from gql_feed.schema.context import Context, Services
+from gql_feed.transport.http.graphiql import graphiql_response
+from gql_feed.transport.http.uploads import place_files
+
+# Apollo Server's CSRF rule: a request a browser could send cross-site without a
+# preflight (no content type, or a "simple" one such as multipart/form-data) must carry a
+# non-empty one of these headers, which no cross-site form or <img> can set.
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+SIMPLE_CONTENT_TYPES = ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded")
+# What makes a GET an operation rather than a visit to GraphiQL.
+OPERATION_PARAMS = ("query", "extensions", "documentId")
+# HTTP token characters (RFC 9110), for parsing a content type as browsers do.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Apollo Server sends this with refusals so that no CDN caches a "not found" for a hash.
+NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
+SUBSCRIPTION = OperationType.SUBSCRIPTION
+MUTATION = OperationKind.MUTATION
+# JSON bodies longer than this are decoded in a worker thread (orjson takes about a
+# millisecond per megabyte, far more on a busy machine).
+OFF_LOOP_JSON_BYTES = 256 * 1024
+
+
+@dataclass
+class FeedRequestData(GraphQLRequestData):
+    """Strawberry's request data plus `documentId`, the trusted-document id some clients send."""
+
+    document_id: str | None = None
+
+
+class HttpRefusal(Exception):
+    """Answered as a GraphQL error response with an HTTP status, before anything executes."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = {**NO_CACHE, **(headers or {})}
+
+    @classmethod
+    def of(cls, refusal: DocumentRefused) -> HttpRefusal:
+        return cls(refusal.status_code, refusal.code, refusal.message)
+
+    def error(self) -> GraphQLError:
+        return GraphQLError(self.message, extensions={"code": self.code})
+
+    def response(self) -> Response:
+        body = {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
+        return JSONResponse(body, self.status, headers=self.headers)
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Context per request: the services and whoever the bearer token names. Documents
+    come in full, by APQ hash or by trusted-document id (`api.persisted`). As in Apollo
+    Server, a GET runs queries only (a mutation is a 405), subscriptions belong to the
+    WebSocket, and every refusal is a GraphQL error body with an `extensions.code`."""
+
+    def __init__(
+        self,
+        services: Services,
+        documents: PersistedDocuments | None = None,
+        checks: DocumentChecks | None = None,
+        responses: ResponseCache | None = None,
+        priority: WritesFirst | None = None,
+        **options: Any,
+    ) -> None:
+        """`checks` should be the schema's own (`schema_extensions`), so that a batch is
+        parsed once for its cost and for running it. `priority` paces queries while
+        mutations run (`api.priority`)."""
+        super().__init__(**options)
+        self.services = services
+        self.priority = priority or WritesFirst(services.settings.reads_per_turn_while_writing)
+        if not isinstance(self.schema, strawberry.Schema):
+            raise TypeError("GraphQLView needs a strawberry.Schema to check documents")
+        self.graphql_schema = graphql_schema(self.schema)
+        self.responses = responses
+        if documents is None:
+            documents = PersistedDocuments.from_settings(services.settings, self.schema)
+        self.documents = documents
+        self.checks = checks or DocumentChecks.for_settings(services.settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.answer_json(request)
+            if response is None and _is_multipart(request):
+                async with self.priority.write():  # uploads come with mutations only
+                    response = await self.run(request)
+            elif response is None:
+                await self.priority.read()
+                response = await self.run(request)
+        except HTTPException as error:
+            # Strawberry's own refusals (bad JSON, too many operations…) as GraphQL JSON.
+            code = "NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
+            response = HttpRefusal(error.status_code, code, error.reason).response()
+        except HttpRefusal as refusal:
+            response = refusal.response()
+        await response(scope, receive, send)
+
+    async def answer_json(self, request: Request) -> Response | None:
+        """The common request, one operation POSTed as JSON, answered without strawberry's
+        general HTTP machinery and, for a query whose answer is kept, without executing
+        or encoding anything. None for anything else (GET, multipart, a batch, a body that
+        is not a JSON object, a streaming `Accept`): `run` answers those, reading the body
+        this method already read."""
+        if request.method != "POST":
+            return None
+        content_type, _ = parse_content_type(request.headers.get("content-type", ""))
+        if "application/json" not in content_type:
+            return None
+        if self._get_stream_transport_from_headers(request.headers) is not None:
+            return None
+        try:
+            data = await self.parse_json_body(await request.body())
+        except HTTPException:
+            return None  # not JSON: `run` answers it as strawberry does
+        if not isinstance(data, dict):
+            return None
+        request_data = _request_data(data, "http")
+        context = await self.get_context(request, None)
+        body = await self.answer(request, request_data, context)
+        return Response(body, media_type="application/json")
+
+    async def answer(
+        self, request: Request, request_data: FeedRequestData, context: Context
+    ) -> bytes:
+        """The encoded answer to one operation: kept, or executed (and kept if it may be).
+
+        Only a request whose token verified shares answers, so one that would fail for
+        want of a login always executes and fails."""
+        query = await self._resolve(request_data)
+        if await self._is_mutation(query, request_data.operation_name):
+            async with self.priority.write():
+                result = await self._execute(query, request_data, context, "POST")
+                return orjson.dumps(await self.process_result(request, result))
+        await self.priority.read()
+        key = None
+        if self.responses is not None and context.claims is not None:
+            key = self.responses.key(
+                query, request_data.operation_name, request_data.variables, context.claims.user_id
+            )
+        if key is None or self.responses is None:
+            result = await self._execute(query, request_data, context, "POST")
+            return orjson.dumps(await self.process_result(request, result))
+        cached = await self.responses.lookup(key)
+        if cached is not None:
+            return cached
+        shared = await self.responses.join(key)
+        if shared is not None:
+            return shared
+        flight = self.responses.take_off(key)
+        answer = None
+        try:
+            result = await self._execute(query, request_data, context, "POST")
+            body = orjson.dumps(await self.process_result(request, result))
+            if not result.errors and result.data is not None:
+                answer = body
+        finally:
+            self.responses.land(key, flight, answer)
+        return body
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        client = request.client.host if request.client else "unknown"
+        return await Context.from_authorization(
+            self.services, request.headers.get("authorization"), client
+        )
+
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # its JSONDecodeError is json's, which strawberry catches
+
+    async def parse_json_body(self, body: bytes) -> object:
+        """A body of megabytes takes tens of milliseconds to decode: not on the event loop."""
+        if len(body) > OFF_LOOP_JSON_BYTES:
+            return await off_loop(self.parse_json, body)
+        return self.parse_json(body)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response()  # served from the package: no CDN needed
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A hash-only GET (Apollo's useGETForHashedQueries) has no `query` either.
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and not any(
+            params.get(name) for name in OPERATION_PARAMS
+        )
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's, checking every operation of a batch (not only a single one) and
+        keeping `documentId`: a malformed body is a 400, never a crash."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        transport = self._get_stream_transport_from_headers(request.headers)
+        protocol: GraphQLRequestProtocol = transport.protocol if transport else "http"
+        data: object
+        if request.method == "GET":
+            data = self.parse_query_params(request.query_params)
+        elif "application/json" in content_type:
+            data = await self.parse_json_body(await request.get_body())
+        elif self.multipart_uploads_enabled and content_type == "multipart/form-data":
+            data = await self.parse_multipart(request)
+        else:
+            raise HTTPException(400, "Unsupported content type")
+        if isinstance(data, list):
+            self._validate_batch_request(data, protocol=protocol)
+            return [_request_data(item, protocol) for item in data]
+        return _request_data(data, protocol)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> Any:
+        """Strawberry's, with every malformed piece a 400 (`api.multipart`), and
+        Starlette's own multipart refusals (more than 1,000 files or fields, a field over
+        1 MB, a broken body) turned from plain text into the GraphQL JSON error body."""
+        try:
+            form = await request.get_form_data()
+        except (StarletteHTTPException, MultiPartException) as error:
+            detail = getattr(error, "detail", None) or getattr(error, "message", "")
+            raise HTTPException(400, f"Unable to parse the multipart body: {detail}") from None
+        except ValueError:
+            raise HTTPException(400, "Unable to parse the multipart body.") from None
+        operations = form.form.get("operations")
+        files_map = form.form.get("map")
+        if not isinstance(operations, str):
+            raise HTTPException(400, "The multipart request needs an `operations` field.")
+        if not isinstance(files_map, str):
+            raise HTTPException(400, "The multipart request needs a `map` field.")
+        return place_files(self.parse_json(operations), self.parse_json(files_map), form.files)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+
+        # Every document first, so that the batch's cost is known before any of it runs.
+        queries = [await self._resolve_or_refusal(data) for data in request_data]
+        too_costly = await self._batch_cost_error(request_data, queries)
+        if too_costly is not None:
+            return [ExecutionResult(data=None, errors=[too_costly]) for _ in request_data]
+
+        async def one(data: GraphQLRequestData, query: str | HttpRefusal) -> ExecutionResult:
+            # In a batch a refusal answers that operation only, as Apollo Server does.
+            try:
+                if isinstance(query, HttpRefusal):
+                    raise query
+                return await self._execute(query, data, context, request_adapter.method)
+            except HttpRefusal as refusal:
+                return ExecutionResult(data=None, errors=[refusal.error()])
+
+        return list(await asyncio.gather(*map(one, request_data, queries)))
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        query = await self._resolve(request_data)
+        return await self._execute(query, request_data, context, request_adapter.method)
+
+    async def _resolve(self, request_data: GraphQLRequestData) -> str:
+        """The document text to run: sent in full, by APQ hash or by trusted-document id."""
+        document_id = (
+            request_data.document_id if isinstance(request_data, FeedRequestData) else None
+        )
+        try:
+            return await self.documents.resolve(
+                request_data.query, request_data.extensions, document_id
+            )
+        except DocumentRefused as refusal:
+            raise HttpRefusal.of(refusal) from None
+
+    async def _is_mutation(self, query: str, operation_name: str | None) -> bool:
+        """Whether the request runs a mutation, from the parse execution will use (False
+        when the document does not parse or names no such operation: execution says why)."""
+        try:
+            document = await self.checks.parser.parse(query)
+        except GraphQLError:
+            return False
+        operation = get_operation_ast(document, operation_name)
+        return operation is not None and operation.operation is MUTATION
+
+    async def _resolve_or_refusal(self, request_data: GraphQLRequestData) -> str | HttpRefusal:
+        try:
+            return await self._resolve(request_data)
+        except HttpRefusal as refusal:
+            return refusal
+
+    async def _batch_cost_error(
+        self, request_data: list[GraphQLRequestData], queries: list[str | HttpRefusal]
+    ) -> GraphQLError | None:
+        """The refusal of a batch whose operations together cost more than the maximum.
+        Each operation is also held to the maximum alone when it runs (api.extensions);
+        one that does not parse costs nothing here, and fails on its own."""
+        checks = self.checks
+        total = 0
+        for data, query in zip(request_data, queries, strict=True):
+            if isinstance(query, HttpRefusal):
+                continue
+            try:
+                document = await checks.parser.parse(query)
+            except GraphQLError:
+                continue
+            variables = data.variables if isinstance(data.variables, dict) else None
+            total += checks.cost.of(self.graphql_schema, document, data.operation_name, variables)
+        if total > checks.max_cost:
+            return cost_error(total, checks.max_cost, batch=True)
+        return None
+
+    async def _execute(
+        self, query: str, request_data: GraphQLRequestData, context: Context, method: HTTPMethod
+    ) -> ExecutionResult:
+        try:
+            return await self.schema.execute(
+                query,
+                root_value=None,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=OperationType.from_http(method) - {SUBSCRIPTION},
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            raise _wrong_transport(error.operation_type) from None
+        except CannotGetOperationTypeError as error:
+            raise HttpRefusal(400, "BAD_REQUEST", error.as_http_error_reason()) from None
+
+
+def _is_multipart(request: Request) -> bool:
+    content_type, _ = parse_content_type(request.headers.get("content-type", ""))
+    return content_type == "multipart/form-data"
+
+
+def _wrong_transport(operation_type: OperationType) -> HttpRefusal:
+    """Apollo Server's answer to a mutation over GET (which a link or a crawler could
+    replay); a subscription needs the WebSocket or a streaming Accept header."""
+    if operation_type is SUBSCRIPTION:
+        return HttpRefusal(
+            400,
+            "BAD_REQUEST",
+            "Subscriptions stream over the WebSocket at /graphql (graphql-transport-ws or "
+            "graphql-ws), or over HTTP with 'Accept: text/event-stream' (Server-Sent Events) "
+            "or 'Accept: multipart/mixed;subscriptionSpec=\"1.0\"', not as one JSON answer.",
+        )
+    return HttpRefusal(
+        405,
+        "BAD_REQUEST",
+        f"Can only perform a {operation_type.value} operation from a POST request.",
+        {"allow": "POST"},
+    )
+
+
+def _request_data(item: object, protocol: GraphQLRequestProtocol) -> FeedRequestData:
+    """One operation of a request, each member checked for its JSON type."""
+    if not isinstance(item, dict):
+        raise HTTPException(400, "Each GraphQL operation must be a JSON object.")
+    for key, kind, name in (
+        ("query", str, "a string"),
+        ("operationName", str, "a string"),
+        ("documentId", str, "a string"),
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+    ):
+        value = item.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise HTTPException(
+                400, f"The GraphQL operation's `{key}` must be {name} or null, if provided."
+            )
+    return FeedRequestData(
+        query=item.get("query"),
+        variables=item.get("variables"),
+        operation_name=item.get("operationName"),
+        extensions=item.get("extensions"),
+        protocol=protocol,
+        document_id=item.get("documentId") or None,
+    )
+
+
+class CsrfGuard:
+    """Refuse operations that a cross-site page could send without a CORS preflight."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _needs_preflight_header(scope):
+            response = JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "This operation has been blocked as a potential "
+                            "Cross-Site Request Forgery (CSRF). Please either specify a "
+                            "'content-type' header (with a type that is not one of "
+                            f"{', '.join(SIMPLE_CONTENT_TYPES)}) or provide a non-empty "
+                            f"value for one of the following headers: "
+                            f"{', '.join(PREFLIGHT_HEADERS)}",
+                            "extensions": {"code": "BAD_REQUEST"},
+                        }
+                    ]
+                },
+                status_code=400,
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _needs_preflight_header(scope: Scope) -> bool:
+    """Apollo Server's `preventCsrf`, for every method: a parsable content type that is
+    not simple, or a non-empty preflight header, shows a browser preflighted the request.
+    Only a GET that names no operation passes without: it renders GraphiQL or fails."""
+    headers = Headers(scope=scope)
+    if any(headers.get(name) for name in PREFLIGHT_HEADERS):
+        return False
+    content_type = headers.get("content-type")
+    if content_type is not None:
+        essence = _mime_essence(content_type)
+        # Browsers cannot send an unparsable content type without a preflight either.
+        if essence is None or essence not in SIMPLE_CONTENT_TYPES:
+            return False
+    if scope["method"] == "GET":
+        params = QueryParams(scope.get("query_string", b""))
+        return any(name in params for name in OPERATION_PARAMS)
+    return True
+
+
+def _mime_essence(value: str) -> str | None:
+    """`type/subtype` of a content type, lower-cased; None when it does not parse."""
+    essence = value.split(";", 1)[0].strip(" \t\r\n")
+    type_, slash, subtype = essence.partition("/")
+    if not slash or not type_ or not subtype or not set(type_ + subtype) <= _TOKEN:
+        return None
+    return essence.lower()

@@ -1,0 +1,1 @@
+"""Subscriptions over plain HTTP: SSE (both graphql-sse modes) and Apollo multipart."""

@@ -1,0 +1,1 @@
+"""GraphQL over WebSocket: graphql-transport-ws and the legacy graphql-ws, one module each."""
