@@ -28,6 +28,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gql_feed.compat import graphql_schema
+from gql_feed.engine import admission
 from gql_feed.engine.cost import cost_error
 from gql_feed.engine.extensions import DocumentChecks
 from gql_feed.engine.parsing import off_loop
@@ -202,7 +203,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         client = request.client.host if request.client else "unknown"
-        return await Context.from_authorization(
+        return await admission.http_context(
             self.services, request.headers.get("authorization"), client
         )
 

@@ -29,6 +29,8 @@ from starlette.requests import Request as HttpRequest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_feed.config import Settings
+from gql_feed.engine import admission
+from gql_feed.engine.admission import ResumeCookie
 from gql_feed.engine.documents import Invalid
 from gql_feed.engine.persisted import DocumentRefused
 from gql_feed.engine.results import feed_error, payload_text
@@ -54,10 +56,6 @@ FLUSH_SECONDS = 5.0
 ONLY_SUBSCRIPTIONS = (
     "Only subscriptions stream over this transport; send queries and mutations as "
     "ordinary HTTP requests (application/json)."
-)
-MISSING_AUTH = (
-    "A login is required: send 'Authorization: Bearer <token>', or (for EventSource) "
-    "a ticket from the streamTicket mutation as ?ticket=…"
 )
 NOT_JSON = "Send the operation as JSON (content-type: application/json)."
 OPERATION_PARAMS = ("query", "operationName", "documentId")
@@ -340,24 +338,20 @@ class HttpStreams:
 
     async def _admit(
         self, request: HttpRequest
-    ) -> tuple[OperationPayload, Claims, tuple[str, str, int] | None]:
+    ) -> tuple[OperationPayload, Claims, ResumeCookie | None]:
         """The operation and its owner, or an HttpRefusal / FeedError saying why not."""
         payload = await self._operation(request)
         claims, cookie = await self.owner(request)
         return payload, claims, cookie
 
-    async def owner(self, request: HttpRequest) -> tuple[Claims, tuple[str, str, int] | None]:
+    async def owner(self, request: HttpRequest) -> tuple[Claims, ResumeCookie | None]:
         """Who opens a stream: a bearer header, or a ticket (with its resume cookie)."""
-        header = request.headers.get("authorization")
-        if header:
-            claims = self.services.tokens.verify_bearer(header)
-            if claims is not None:
-                return claims, None
-        ticket = request.query_params.get("ticket")
-        if ticket:
-            admission = await self.services.tickets.admit(ticket, dict(request.cookies))
-            return admission.claims, admission.cookie
-        raise HttpRefusal(401, "UNAUTHENTICATED", MISSING_AUTH)
+        return await admission.stream_owner(
+            self.services,
+            request.headers.get("authorization"),
+            request.query_params.get("ticket"),
+            request.cookies,
+        )
 
     async def _operation(self, request: HttpRequest) -> OperationPayload:
         return await read_operation(request, self.settings.ws_max_message_bytes)

@@ -25,7 +25,7 @@ from graphql import GraphQLError, OperationType
 from starlette.types import Scope
 
 from gql_feed.config import Settings
-from gql_feed.engine.admission import authenticate
+from gql_feed.engine import admission
 from gql_feed.engine.documents import Invalid, Operation
 from gql_feed.engine.persisted import DocumentRefused
 from gql_feed.engine.results import feed_error, json_text
@@ -156,9 +156,8 @@ class LiveProtocol(ABC):
 
     async def authenticate(self, payload: Mapping[str, Any] | None) -> None:
         """Accept the connection's token; raises FeedError when there is no good one."""
-        known_users = self.operations.services.accounts.known_users
-        claims = await authenticate(
-            self.tokens, known_users, payload, self._upgrade_authorization()
+        claims = await admission.connection_init(
+            self.operations.services, payload, self._upgrade_authorization()
         )
         remaining = (claims.expires_at - datetime.now(UTC)).total_seconds()
         self.claims = claims
