@@ -40,17 +40,16 @@ from starlette.types import Receive, Scope, Send
 
 from gql_feed.engine import admission
 from gql_feed.engine.documents import Invalid
-from gql_feed.engine.persisted import DocumentRefused
 from gql_feed.engine.results import feed_error, payload_text
-from gql_feed.live.close_codes import CloseCode
+from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
 from gql_feed.live.connection import CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
 from gql_feed.live.replay import replay
-from gql_feed.services.errors import EventLogExpired, FeedError
+from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
-from gql_feed.transport.http.view import HttpRefusal
+from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
 from gql_feed.transport.streams.reservations import Outcome, Reservations
 from gql_feed.transport.streams.sse import SseFraming
 from gql_feed.transport.streams.streams import (
@@ -61,7 +60,6 @@ from gql_feed.transport.streams.streams import (
     cookie_header,
     read_operation,
 )
-from gql_feed.transport.ws.protocol import INTERNAL_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -195,13 +193,8 @@ class SingleConnections:
                 return
             else:
                 response = await self._submit(request)
-        except HttpRefusal as refusal:
-            response = refusal.response()
-        except DocumentRefused as refusal:
-            response = HttpRefusal.of(refusal).response()
-        except FeedError as refusal:
-            status = 401 if refusal.code == "UNAUTHENTICATED" else 400
-            response = HttpRefusal(status, refusal.code, refusal.message).response()
+        except ADMISSION_ERRORS as error:
+            response = refusal_of(error).response()
         await response(scope, receive, send)
 
     # PUT, POST and DELETE: answered at once.

@@ -32,9 +32,9 @@ from gql_feed.config import Settings
 from gql_feed.engine import admission
 from gql_feed.engine.admission import ResumeCookie
 from gql_feed.engine.documents import Invalid
-from gql_feed.engine.persisted import DocumentRefused
+from gql_feed.engine.requests import MalformedRequest, OperationPayload, operation_payload
 from gql_feed.engine.results import feed_error, payload_text
-from gql_feed.live.close_codes import CloseCode, CloseConnection
+from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
 from gql_feed.live.connection import Connection, CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
@@ -42,13 +42,11 @@ from gql_feed.live.operations import Operations, Request, resume_point
 from gql_feed.live.replay import replay
 from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
-from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
+from gql_feed.services.errors import BadUserInput, EventLogExpired
 from gql_feed.services.tokens import Claims
-from gql_feed.transport.http.view import HttpRefusal
+from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
 from gql_feed.transport.streams.multipart import HEARTBEAT_SECONDS, MultipartFraming
 from gql_feed.transport.streams.sse import SseFraming
-from gql_feed.transport.ws.messages import OperationPayload, operation_payload
-from gql_feed.transport.ws.protocol import INTERNAL_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -230,17 +228,8 @@ class HttpStreams:
             payload, claims, cookie = await self._admit(request)
             resume_after = _last_event_id(request.headers)
             query = await self.operations.persisted.resolve_payload(payload)
-        except HttpRefusal as refusal:
-            await refusal.response()(scope, receive, send)
-            return
-        except DocumentRefused as refusal:
-            await HttpRefusal.of(refusal).response()(scope, receive, send)
-            return
-        except FeedError as refusal:
-            status = 401 if refusal.code == "UNAUTHENTICATED" else 400
-            await HttpRefusal(status, refusal.code, refusal.message).response()(
-                scope, receive, send
-            )
+        except ADMISSION_ERRORS as error:
+            await refusal_of(error).response()(scope, receive, send)
             return
         operation_request = Request(
             query, payload.get("operationName"), payload.get("variables") or {}
@@ -384,10 +373,9 @@ async def read_operation(request: HttpRequest, limit: int) -> OperationPayload:
             raise HttpRefusal(400, "BAD_REQUEST", "The body must be one operation (an object).")
         data = parsed
     try:
-        return operation_payload({"type": "request", "payload": data})
-    except CloseConnection as bad:
-        reason = bad.reason.removeprefix("Invalid message: ")
-        raise HttpRefusal(400, "BAD_REQUEST", reason) from None
+        return operation_payload(data, "request payload")
+    except MalformedRequest as bad:
+        raise HttpRefusal(400, "BAD_REQUEST", str(bad)) from None
 
 
 class StreamsOrView:

@@ -28,19 +28,18 @@ from gql_feed.config import Settings
 from gql_feed.engine import admission
 from gql_feed.engine.documents import Invalid, Operation
 from gql_feed.engine.persisted import DocumentRefused
+from gql_feed.engine.requests import OperationPayload
 from gql_feed.engine.results import feed_error, json_text
-from gql_feed.live.close_codes import CloseCode, CloseConnection
+from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode, CloseConnection
 from gql_feed.live.connection import Connection, CoroutineSend, Resume
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
 from gql_feed.live.replay import replay
 from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
 from gql_feed.services.tokens import Claims, TokenService
-from gql_feed.transport.ws.messages import OperationPayload
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_REASON = "Internal server error"
 NO_UPLOADS = "Files cannot be uploaded over a WebSocket; send this mutation over HTTP."
 
 
