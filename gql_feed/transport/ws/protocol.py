@@ -26,8 +26,8 @@ from starlette.types import Scope
 
 from gql_feed.config import Settings
 from gql_feed.engine import admission
+from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.documents import Invalid, Operation
-from gql_feed.engine.persisted import DocumentRefused
 from gql_feed.engine.requests import OperationPayload
 from gql_feed.engine.results import feed_error, json_text
 from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode, CloseConnection
