@@ -34,7 +34,6 @@ from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode, CloseConnectio
 from gql_feed.live.connection import Connection, CoroutineSend, Resume
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
-from gql_feed.live.replay import replay
 from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
 from gql_feed.services.tokens import Claims, TokenService
 
@@ -310,13 +309,7 @@ class LiveProtocol(ABC):
 
     async def _replay(self, subscriber: Subscriber, after: int, upto: int) -> None:
         try:
-            await replay(
-                subscriber,
-                self.operations.services.hub,
-                after,
-                upto,
-                self.settings.replay_max_events,
-            )
+            await self.operations.replay(subscriber, after, upto)
         except EventLogExpired as expired:
             subscriber.replay = None
             if self.active.get(subscriber.id) is subscriber:
