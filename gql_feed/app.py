@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
-from gql_feed.compat import graphql_schema
+from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.extensions import DocumentChecks, schema_extensions
 from gql_feed.engine.persisted import PersistedDocuments

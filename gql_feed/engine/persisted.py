@@ -30,7 +30,7 @@ from graphql import (
 )
 from graphql.validation import ASTValidationRule
 
-from gql_feed.compat import graphql_schema
+from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import ConfigError, Settings
 from gql_feed.engine.extensions import validation_rules
 from gql_feed.engine.parsing import (
