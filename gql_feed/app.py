@@ -153,7 +153,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         close_sockets_first_on_sigterm(live.close_all)
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
         try:
-            with heap.settled() if settings.gc_freeze else nullcontext(), prompt_threads():
+            collector = heap.settled(settings.gc_thresholds) if settings.gc_freeze else None
+            with collector or nullcontext(), prompt_threads(settings.switch_interval_seconds):
                 yield
         finally:
             await live.stop()
