@@ -34,7 +34,7 @@ from gql_feed.services.accounts import AccountService
 from gql_feed.services.known_users import KnownUsers
 from gql_feed.services.passwords import Passwords
 from gql_feed.services.posts import PostService, Publisher
-from gql_feed.services.throttle import LoginThrottle, SignupThrottle
+from gql_feed.services.throttle import Counts, LoginThrottle, SignupThrottle
 from gql_feed.services.tickets import (
     LocalSpentTickets,
     RedisSpentTickets,
@@ -87,11 +87,15 @@ def build_services(
         cache = responses(hub)
         hub.add_sink(cache)
         publisher = InvalidatingPublisher(cache, hub)
+    # Throttle counts live in the bus's Redis when it is one: shared by every process.
+    counts = Counts.for_bus(settings.broadcast_url, settings.broadcast_channel + ":throttle")
     accounts = AccountService(
         db,
         tokens,
-        throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds),
-        signups=SignupThrottle(settings.signup_max_per_address, settings.signup_period_seconds),
+        throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds, counts),
+        signups=SignupThrottle(
+            settings.signup_max_per_address, settings.signup_period_seconds, counts
+        ),
         passwords=Passwords(settings.password_hash_threads, settings.password_hash_queue),
         known_users=KnownUsers(db, settings.known_user_ttl_seconds),
     )
@@ -165,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await db.close()
             images.close()
             services.accounts.passwords.close()
+            await services.accounts.throttle.counts.close()
 
     async def upload(request: Request) -> Response:
         name = request.path_params["name"]
