@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,13 @@ class Settings(BaseSettings):
     workers: Positive = 1
     log_level: str = "info"
     access_log: bool = True
+    # Process-wide (gql_feed.runtime): applied by the first app to start in a process,
+    # restored by the last to stop.
     gc_freeze: bool = True
+    # The collector's thresholds while frozen (runtime/heap.py): "20000,1,1".
+    gc_thresholds: Annotated[tuple[int, int, int], NoDecode] = (20_000, 1, 1)
+    # How soon a worker thread gets the GIL back from the event loop (runtime/switching.py).
+    switch_interval_seconds: Annotated[float, Field(ge=1e-6, le=0.1, allow_inf_nan=False)] = 0.0001
     production: bool = False
     cors_origins: list[str] = Field(default_factory=list)
     # Proxies whose X-Forwarded-For/-Proto name the client (uvicorn's forwarded_allow_ips).
@@ -131,6 +137,23 @@ class Settings(BaseSettings):
     # Queries that may start per turn of the event loop while a mutation runs (api.priority):
     # 0.25 is one every fourth turn.
     reads_per_turn_while_writing: Annotated[float, Field(gt=0, le=1000)] = 0.25
+
+    @field_validator("gc_thresholds", mode="before")
+    @classmethod
+    def _three_thresholds(cls, value: object) -> tuple[int, ...]:
+        """Three whole numbers, as gc.set_threshold takes them: the youngest generation's
+        100 to 10,000,000, the older two's 1 to 1,000 (0 would stop collecting them)."""
+        parts = value.strip().strip("[]()").split(",") if isinstance(value, str) else value
+        try:
+            numbers = tuple(int(part) for part in parts)  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            numbers = ()
+        if len(numbers) != 3:
+            raise ValueError("three whole numbers separated by commas, like 20000,1,1")
+        young, middle, old = numbers
+        if not (100 <= young <= 10_000_000 and 1 <= middle <= 1000 and 1 <= old <= 1000):
+            raise ValueError("the first 100 to 10,000,000, the other two 1 to 1,000")
+        return numbers
 
     @field_validator("log_level")
     @classmethod

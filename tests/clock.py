@@ -14,5 +14,8 @@ class SkippingClock:
     def monotonic(self) -> float:
         return time.monotonic() + self.skipped
 
+    def time(self) -> float:
+        return time.time() + self.skipped
+
     def advance(self, seconds: float) -> None:
         self.skipped += seconds

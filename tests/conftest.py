@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
+import limits.aio.storage.memory
 import pytest
 
 from gql_feed.config import Settings
@@ -95,7 +96,9 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
-    """The clock of the login and signup throttles, which a test moves on without waiting."""
+    """The clock of the login and signup throttles (theirs and that of the `limits` memory
+    storage they count in), which a test moves on without waiting."""
     clock = SkippingClock()
     monkeypatch.setattr(throttle, "time", clock)
+    monkeypatch.setattr(limits.aio.storage.memory, "time", clock)
     return clock

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
 from gql_feed.app.live import LiveServer
-from gql_feed.compat import graphql_schema
+from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import DocumentChecks, schema_extensions
@@ -35,7 +35,7 @@ from gql_feed.services.accounts import AccountService
 from gql_feed.services.known_users import KnownUsers
 from gql_feed.services.passwords import Passwords
 from gql_feed.services.posts import PostService, Publisher
-from gql_feed.services.throttle import LoginThrottle, SignupThrottle
+from gql_feed.services.throttle import Counts, LoginThrottle, SignupThrottle
 from gql_feed.services.tickets import (
     LocalSpentTickets,
     RedisSpentTickets,
@@ -87,11 +87,15 @@ def build_services(
         cache = responses(hub)
         hub.add_sink(cache)
         publisher = InvalidatingPublisher(cache, hub)
+    # Throttle counts live in the bus's Redis when it is one: shared by every process.
+    counts = Counts.for_bus(settings.broadcast_url, settings.broadcast_channel + ":throttle")
     accounts = AccountService(
         db,
         tokens,
-        throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds),
-        signups=SignupThrottle(settings.signup_max_per_address, settings.signup_period_seconds),
+        throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds, counts),
+        signups=SignupThrottle(
+            settings.signup_max_per_address, settings.signup_period_seconds, counts
+        ),
         passwords=Passwords(settings.password_hash_threads, settings.password_hash_queue),
         known_users=KnownUsers(db, settings.known_user_ttl_seconds),
     )
@@ -153,7 +157,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         close_sockets_first_on_sigterm(live.close_all)
         logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
         try:
-            with heap.settled() if settings.gc_freeze else nullcontext(), prompt_threads():
+            collector = heap.settled(settings.gc_thresholds) if settings.gc_freeze else None
+            with collector or nullcontext(), prompt_threads(settings.switch_interval_seconds):
                 yield
         finally:
             await live.stop()
@@ -164,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await db.close()
             images.close()
             services.accounts.passwords.close()
+            await services.accounts.throttle.counts.close()
 
     async def upload(request: Request) -> Response:
         name = request.path_params["name"]

@@ -8,7 +8,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSchema, parse, specified_rules, validate
 from graphql.validation import ASTValidationRule
 
-from gql_feed.compat import graphql_schema
+from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.extensions import validation_rules
 from gql_feed.engine.parsing import is_too_large, too_large_message

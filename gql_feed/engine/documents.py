@@ -54,7 +54,7 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 
-from gql_feed.compat import graphql_schema, prepare_operation
+from gql_feed.compat.strawberry import extensions_runner, graphql_schema, prepare_operation
 from gql_feed.engine.normalize import document_key
 from gql_feed.engine.parsing import document_weight, errors_weight
 from gql_feed.lru import ByteLRU
@@ -150,10 +150,7 @@ class DocumentCache:
             allowed_operations=ALL_OPERATION_TYPES,
             provided_operation_name=operation_name,
         )
-        extensions = schema.get_extensions()
-        for extension in extensions:
-            extension.execution_context = context
-        runner = schema.create_extensions_runner(context, extensions)
+        runner = extensions_runner(schema, context)
         try:
             async with runner.operation():
                 failure = await prepare_operation(schema, context, runner)

@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable
 
 from graphql import GraphQLError
-from graphql.validation.validate import ValidationAbortedError
-from strawberry.extensions import MaskErrors
 
+from gql_feed.compat.graphql_core import validation_aborted
+from gql_feed.compat.strawberry import ErrorsExtension
 from gql_feed.services.errors import BadUserInput, FeedError, TooManyAttempts
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def classify(error: GraphQLError, *, hide_suggestions: bool = False) -> GraphQLE
         code = (error.extensions or {}).get("code")
         if code:
             return error if message == error.message else _rebuild(error, message, error.extensions)
-        if isinstance(error, ValidationAbortedError) and message == "Validation aborted.":
+        if validation_aborted(error) and message == "Validation aborted.":
             message = "The query is too complex to validate; ask for fewer repeated fields."
             code = "GRAPHQL_VALIDATION_FAILED"
         elif limit := TOKEN_LIMIT.search(message):
@@ -88,12 +88,12 @@ def _rebuild(
     )
 
 
-class ErrorCodes(MaskErrors):
+class ErrorCodes(ErrorsExtension):
     """Strawberry's MaskErrors, but classifying instead of blanking every error."""
 
     def __init__(self, hide_suggestions: bool = False) -> None:
         super().__init__()
         self.hide_suggestions = hide_suggestions
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+    def process(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return classify_all(errors, hide_suggestions=self.hide_suggestions)

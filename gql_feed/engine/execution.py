@@ -9,7 +9,7 @@ graphql-core unchanged.
 
 A field takes the short path when all of these hold:
 - it takes no arguments, and it is an attribute (strawberry's default resolver,
-  `compat.attribute_reader`), a context field (`types.CONTEXT_FIELDS`: computed from the
+  `compat.strawberry.attribute_name`), a context field (`types.CONTEXT_FIELDS`: computed from the
   object and the request's context, by the same function its resolver calls) or
   `__typename`;
 - its type is a scalar, an enum, an object type without `is_type_of` whose selected
@@ -41,11 +41,10 @@ from graphql import (
     GraphQLString,
     is_leaf_type,
 )
-from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gql_feed.compat import attribute_name
+from gql_feed.compat.graphql_core import FieldDetailsList, FieldsExecutor, GroupedFieldSet
+from gql_feed.compat.strawberry import attribute_name
 from gql_feed.schema.types import CONTEXT_FIELDS
 
 Complete = Callable[[Any, Any], Any]
@@ -128,7 +127,7 @@ _SHAPES: dict[int, OperationShapes] = {}
 MAX_VARIANTS = 16
 
 
-class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
+class FeedExecutor(FieldsExecutor):
     """strawberry's executor, with the short path of the module doc."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -137,7 +136,7 @@ class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
         # object for every item of a list), kept with the set so that its id stays valid.
         self._plans: dict[int, tuple[GraphQLObjectType, GroupedFieldSet, FieldPlan | None]] = {}
 
-    def execute_fields(
+    def object_fields(
         self,
         parent_type: GraphQLObjectType,
         source_value: Any,
@@ -147,7 +146,7 @@ class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> AwaitableOrValue[dict[str, Any]]:
         plan = self._plan(parent_type, grouped_field_set) if position_context is None else None
         if plan is None:
-            return super().execute_fields(
+            return self.core_object_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
         try:
@@ -156,12 +155,12 @@ class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
             values = None
         if values is None:
             # Outside the `except`, so that the errors reported carry no trace of this.
-            return super().execute_fields(
+            return self.core_object_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
         if not plan.rest:
             return values
-        others = super().execute_fields(parent_type, source_value, path, plan.rest, None)
+        others = self.core_object_fields(parent_type, source_value, path, plan.rest, None)
         if isinstance(others, dict):
             return _merge(plan, values, others)
         return _merge_later(plan, values, others)
@@ -253,7 +252,7 @@ class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
             item = self._completer(of_type.of_type, details)
             return _list_of(item) if item is not None else None
         if isinstance(of_type, GraphQLObjectType) and of_type.is_type_of is None:
-            collected = self.collect_subfields(of_type, details)
+            collected = self.subfields(of_type, details)
             if collected.new_defer_usages:
                 return None
             shape = self._shape(of_type, collected.grouped_field_set)

@@ -29,7 +29,8 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
-from gql_feed.compat import graphql_schema, hide_suggestions
+from gql_feed.compat.graphql_core import hide_suggestions
+from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.cost import QueryCost, cost_error
 from gql_feed.engine.errors import ErrorCodes, classify

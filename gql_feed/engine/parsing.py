@@ -25,8 +25,8 @@ from graphql import (
     Token,
     parse,
 )
-from strawberry.schema.schema import validate_document
 
+from gql_feed.compat.strawberry import validate_with_strawberry_rules
 from gql_feed.lru import ByteLRU
 
 # Texts longer than this (in characters) are parsed and validated in a worker thread;
@@ -145,8 +145,8 @@ class ValidationResults:
         if errors is not None:
             return errors
         if len(text) > OFF_LOOP_CHARS:
-            errors = await off_loop(validate_document, schema, document, key[1])
+            errors = await off_loop(validate_with_strawberry_rules, schema, document, key[1])
         else:
-            errors = validate_document(schema, document, key[1])
+            errors = validate_with_strawberry_rules(schema, document, key[1])
         self.cache.put(key, errors, len(text) + errors_weight(errors))
         return errors

@@ -6,7 +6,7 @@ coroutine, but uvicorn's only suspends when the transport is paused, that is whe
 peer does not read fast enough and the kernel and transport buffers are full
 (`await self.writable.wait()` returns at once while the event is set). So we drive the
 send coroutine by hand: `coro.send(None)` runs it to its first suspension point.
-That behaviour is undocumented: `compat.start_send` does it, and its test watches it.
+That behaviour is undocumented: `compat.uvicorn.start_send` does it, and its test watches it.
 
 - It raises `StopIteration`: the frame is written (into the transport's buffer) and
   we are done, synchronously, with no task and no scheduling. This is the usual case.
@@ -42,7 +42,7 @@ from typing import Any
 
 from starlette.types import Message
 
-from gql_feed.compat import SENT, DirectWriter, start_send
+from gql_feed.compat.uvicorn import SENT, DirectWriter, start_send
 from gql_feed.live import metrics
 from gql_feed.live.close_codes import CloseCode, fit_reason
 from gql_feed.live.frames import Flusher, OutFrame, flusher

@@ -9,7 +9,7 @@ every socket that gets them, and the frames that wait for one socket leave in ON
 faster than sockets are written, each socket's frames pile up between flushes, and the
 more there are, the fewer system calls each costs.
 
-Reaching the transport under uvicorn's ASGI `send` is undocumented: `compat.DirectWriter`
+Reaching the transport under uvicorn's ASGI `send` is undocumented: `compat.uvicorn.DirectWriter`
 does it, returns None (and the caller keeps to the ordinary ASGI `send`) whenever it
 cannot, and `tests/test_coalesced_writes.py` fails loudly if a default server stops
 taking this path.

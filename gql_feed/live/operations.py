@@ -7,17 +7,16 @@ lookup), so a live subscriber is added to its group without any await.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard, cast
+from typing import Any
 
 import orjson
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import get_argument_values, get_variable_values
-from strawberry.execution.is_awaitable import optimized_is_awaitable
 
-from gql_feed.compat import graphql_schema
+from gql_feed.compat.strawberry import build_executor, graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.documents import DocumentCache, Invalid, Operation
 from gql_feed.engine.persisted import PersistedDocuments
@@ -185,14 +184,12 @@ class Operations:
         context = Context(
             self.services, claims if key.viewer_id is not None else None, client="live"
         )
-        executor = self.schema.execution_context_class.build(
-            graphql_schema(self.schema),
+        executor = build_executor(
+            self.schema,
             operation.document,
-            None,
-            context,
-            request.variables,
-            request.operation_name,
-            is_awaitable=cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable),
+            context=context,
+            variables=request.variables,
+            operation_name=request.operation_name,
             hide_suggestions=self.settings.production,
         )
         if isinstance(executor, list):

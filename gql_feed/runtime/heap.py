@@ -22,8 +22,12 @@ the oldest generation, which keeps their cost in proportion to the heap. A secon
 collection right after freezing resets that quarter to the heap left unfrozen; it would
 otherwise be reckoned against everything start-up built.
 
-`GQL_FEED_GC_FREEZE=false` leaves the collector alone, for an app embedded in a process
-that is not only this server (a test run, say).
+`GQL_FEED_GC_THRESHOLDS` sets the thresholds; `GQL_FEED_GC_FREEZE=false` leaves the
+collector alone, for an app embedded in a process that is not only this server.
+
+The collector belongs to the process: every app in it holds the same settings
+(`runtime.process_wide`), applied by the first to start and undone by the last to stop,
+so two apps in one process (a test run, say) do not undo each other.
 """
 
 from __future__ import annotations
@@ -32,19 +36,33 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from gql_feed.runtime.process_wide import ProcessWide, Restore
+
 THRESHOLDS = (20_000, 1, 1)
 
+Thresholds = tuple[int, int, int]
 
-@contextmanager
-def settled() -> Iterator[None]:
-    """Enter once start-up is done; on leaving, the collector is as it was."""
-    thresholds = gc.get_threshold()
+
+def _apply(thresholds: Thresholds) -> Restore:
+    before = gc.get_threshold()
     gc.collect()
     gc.freeze()
     gc.collect()  # walks nothing frozen; resets the oldest generation's reckoning
-    gc.set_threshold(*THRESHOLDS)
-    try:
-        yield
-    finally:
+    gc.set_threshold(*thresholds)
+
+    def restore() -> None:
         gc.unfreeze()
-        gc.set_threshold(*thresholds)
+        gc.set_threshold(*before)
+
+    return restore
+
+
+COLLECTOR: ProcessWide[Thresholds] = ProcessWide("the collector's thresholds", _apply)
+
+
+@contextmanager
+def settled(thresholds: Thresholds = THRESHOLDS) -> Iterator[None]:
+    """Enter once start-up is done; when the last app in the process leaves, the
+    collector is as it was before the first entered."""
+    with COLLECTOR.held(thresholds):
+        yield

@@ -1,10 +1,11 @@
 """Graceful shutdown: on SIGTERM, close live sockets with 1001 before uvicorn stops.
 
 uvicorn's own shutdown closes WebSockets with 1012 and only then runs the lifespan's
-shutdown, so the app gets no earlier say. We wrap the signal handler uvicorn installed:
-first every live socket is told "going away" (1001, so clients reconnect elsewhere at
-once), then uvicorn's handler runs as usual: it stops accepting, lets in-flight requests
-(mutations) finish within the graceful timeout, and runs the lifespan shutdown.
+shutdown, so the app gets no earlier say. We wrap the signal handler uvicorn installed
+before the lifespan started (`compat.uvicorn.server_sigterm_handler`): first every live
+socket is told "going away" (1001, so clients reconnect elsewhere at once), then uvicorn's
+handler runs as usual: it stops accepting, lets in-flight requests (mutations) finish
+within the graceful timeout, and runs the lifespan shutdown.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
+from gql_feed.compat.uvicorn import server_sigterm_handler
+
 logger = logging.getLogger(__name__)
 
 GOING_AWAY = 1001
@@ -25,9 +28,9 @@ CloseAll = Callable[[int, str], Awaitable[None]]
 
 
 def close_sockets_first_on_sigterm(close_all: CloseAll) -> None:
-    """Install the wrapper; a no-op where uvicorn (or anyone) installed no handler."""
-    original = signal.getsignal(signal.SIGTERM)
-    if not callable(original):
+    """Install the wrapper; a no-op where the app does not run under a uvicorn server."""
+    original = server_sigterm_handler()
+    if original is None:
         return
     loop = asyncio.get_running_loop()
     closing: list[asyncio.Task[None]] = []

@@ -6,8 +6,11 @@ while the loop runs waits for CPython's switch interval, 5 ms by default, before
 loop is asked to let go. A createPost's transaction on the writer's thread does that
 several times, and beside busy readers each time cost the full 5 ms: the transaction took
 five times as long as alone, and every write queued behind it for the one writer
-thread. At 0.1 ms the loop lets go sooner; it costs nothing while no thread wants the GIL
-(bench/README.md, "Writes first").
+thread. At 0.1 ms (`GQL_FEED_SWITCH_INTERVAL_SECONDS`) the loop lets go sooner; it costs
+nothing while no thread wants the GIL (bench/README.md, "Writes first").
+
+The interval belongs to the process: every app in it holds the same one
+(`runtime.process_wide`), set by the first to start and put back by the last to stop.
 """
 
 from __future__ import annotations
@@ -16,15 +19,22 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from gql_feed.runtime.process_wide import ProcessWide, Restore
+
 SWITCH_INTERVAL_SECONDS = 0.0001
 
 
-@contextmanager
-def prompt_threads() -> Iterator[None]:
-    """While inside, threads wait at most `SWITCH_INTERVAL_SECONDS` for the GIL."""
+def _apply(seconds: float) -> Restore:
     before = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    try:
+    sys.setswitchinterval(seconds)
+    return lambda: sys.setswitchinterval(before)
+
+
+SWITCH_INTERVAL: ProcessWide[float] = ProcessWide("the GIL switch interval", _apply)
+
+
+@contextmanager
+def prompt_threads(seconds: float = SWITCH_INTERVAL_SECONDS) -> Iterator[None]:
+    """While inside, threads wait at most `seconds` for the GIL."""
+    with SWITCH_INTERVAL.held(seconds):
         yield
-    finally:
-        sys.setswitchinterval(before)

@@ -74,11 +74,11 @@ class AccountService:
             problems["password"] = f"The password must be at most {MAX_PASSWORD_LENGTH} characters."
         if problems:
             raise BadUserInput(problems)
-        self.signups.attempt(client)
+        await self.signups.attempt(client)
         try:
             password_hash = await self.passwords.hash(password)
         except ServerBusy:
-            self.signups.cancel(client)  # the server's refusal, not the client's signup
+            await self.signups.cancel(client)  # the server's refusal, not the client's signup
             raise
         try:
             async with self.db.write() as session, session.begin():
@@ -96,17 +96,17 @@ class AccountService:
     async def login(self, email: str, password: str, client: str) -> LoginResult:
         email = normalize_email(email)
         account, address = f"email:{email}", f"client:{client}"
-        self.throttle.attempt(account, address)
+        await self.throttle.attempt(account, address)
         try:
             async with self.db.read() as session:
                 user = await session.scalar(select(User).where(User.email == email))
             valid = await self.passwords.verify(user.password_hash if user else None, password)
         except ServerBusy:
-            self.throttle.forgive(account, address)  # no password was checked
+            await self.throttle.forgive(account, address)  # no password was checked
             raise
         if user is None or not valid:
             raise Unauthenticated(LOGIN_REFUSED)
-        self.throttle.succeeded(account, address)
+        await self.throttle.succeeded(account, address)
         self.known_users.remember(user.id)
         token, expires_at = self.tokens.issue(user.id)
         return LoginResult(token, expires_at, UserRecord.of(user))

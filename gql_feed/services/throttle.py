@@ -1,98 +1,121 @@
-"""Slows password guessing and signup floods, per process.
+"""Slows password guessing and signup floods, counted across every process on the bus.
 
-Login: too many failures for one key locks that key for a while. Keys are an account's
-email and a client's address, so guessing one account from many addresses and many
-accounts from one address are both caught. Signup: each client address may create a
-bounded number of accounts per period. State is per process; with several workers an
-attacker gets at most `workers` times the allowance.
+Login: failures are counted per key, and a key with `max_failures` of them in a window of
+`lockout_seconds` (from the first of them) is refused until the window ends. Keys are an
+account's email and a client's address, so guessing one account from many addresses and
+many accounts from one address are both caught. Signup: each client address may create
+`max_signups` accounts per period, the period starting with its first signup in it.
+
+The counts are fixed windows of the `limits` package. With a Redis bus they are kept in
+that Redis (one key per window, expiring with it), so every process of `--workers N` and
+every host on the bus counts against the same allowance; with any other bus they are kept
+in the process's memory, as there is nothing shared to keep them in.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from typing import Any
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 from gql_feed.services.errors import TooManyAttempts, TooManySignups
 
-MAX_TRACKED_KEYS = 100_000
+REDIS_SCHEMES = ("redis://", "rediss://")
 
 
-@dataclass
-class _Record:
-    failures: int = 0
-    locked_until: float = 0.0
+class Counts:
+    """Counts per key in fixed windows, in one `limits` storage."""
+
+    def __init__(self, storage: Storage, pool: ConnectionPool | None = None) -> None:
+        self.storage = storage
+        self.limiter = FixedWindowRateLimiter(storage)
+        self._pool = pool
+
+    @classmethod
+    def for_bus(cls, broadcast_url: str, prefix: str) -> Counts:
+        """In the bus's Redis when it is one (keys under `prefix`), else in memory."""
+        if not broadcast_url.startswith(REDIS_SCHEMES):
+            return cls(MemoryStorage())
+        pool = ConnectionPool.from_url(broadcast_url)
+        # Our own pool, so that `close` can let its connections go.
+        options: dict[str, Any] = {"connection_pool": pool}
+        storage = RedisStorage(
+            "async+" + broadcast_url, implementation="redispy", key_prefix=prefix, **options
+        )
+        return cls(storage, pool)
+
+    async def take(self, item: RateLimitItem, key: str) -> bool:
+        """Count one for `key`: True while that stays within the window's allowance."""
+        return await self.limiter.hit(item, key)
+
+    async def give_back(self, item: RateLimitItem, key: str) -> None:
+        """Take back one counted for `key` (never below zero)."""
+        name = item.key_for(key)
+        if await self.storage.get(name) > 0:
+            await self.storage.incr(name, item.get_expiry(), amount=-1)
+
+    async def reset(self, item: RateLimitItem, key: str) -> None:
+        await self.limiter.clear(item, key)
+
+    async def retry_after(self, item: RateLimitItem, key: str) -> int:
+        """Whole seconds until `key`'s window ends (at least 1)."""
+        stats = await self.limiter.get_window_stats(item, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
-@dataclass
 class LoginThrottle:
-    max_failures: int
-    lockout_seconds: int
-    _records: OrderedDict[str, _Record] = field(default_factory=OrderedDict)
+    def __init__(self, max_failures: int, lockout_seconds: int, counts: Counts) -> None:
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
+        self.counts = counts
 
-    def attempt(self, *keys: str) -> None:
-        """Refuse while any key is locked, else count this attempt as a failure up front.
+    @property
+    def item(self) -> RateLimitItem:
+        return RateLimitItemPerSecond(self.max_failures, self.lockout_seconds, namespace="login")
+
+    async def attempt(self, *keys: str) -> None:
+        """Count this attempt as a failure of every key up front; refuse it (counting
+        nothing) when any key has no failure left in its window.
 
         Counting before the (slow, awaited) password check means concurrent guesses, in
-        parallel requests or one batch, cannot all slip past the limit; a success then
-        takes its own count back with `succeeded`.
+        parallel requests, one batch or other processes, cannot all slip past the limit;
+        a success then takes its own count back with `succeeded`.
         """
-        self.check(*keys)
-        self.failed(*keys)
-
-    def check(self, *keys: str) -> None:
-        """Refuse with TOO_MANY_REQUESTS while any key is locked."""
-        now = time.monotonic()
+        item = self.item
+        counted: list[str] = []
         for key in keys:
-            record = self._records.get(key)
-            if record is not None and record.locked_until > now:
-                raise TooManyAttempts(int(record.locked_until - now) + 1)
+            counted.append(key)
+            if not await self.counts.take(item, key):
+                retry_after = await self.counts.retry_after(item, key)
+                await self.forgive(*counted)
+                raise TooManyAttempts(retry_after)
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            record = self._records.pop(key, None) or _Record()
-            if record.locked_until and record.locked_until <= now:
-                record = _Record()
-            record.failures += 1
-            if record.failures >= self.max_failures:
-                record.locked_until = now + self.lockout_seconds
-            self._records[key] = record
-        while len(self._records) > MAX_TRACKED_KEYS:
-            self._records.popitem(last=False)
-
-    def succeeded(self, account: str, client: str) -> None:
+    async def succeeded(self, account: str, client: str) -> None:
         """The right password for `account`: its count starts over.
 
         The client address's count only loses the failure `attempt` counted for this
         very login. Resetting it would let one real account buy an attacker fresh
         guesses at every other account from the same address.
         """
-        self._records.pop(account, None)
-        self.forgive(client)
+        await self.counts.reset(self.item, account)
+        await self.forgive(client)
 
-    def forgive(self, *keys: str) -> None:
+    async def forgive(self, *keys: str) -> None:
         """Take back the failure `attempt` counted for a login that was no failure."""
+        item = self.item
         for key in keys:
-            record = self._records.get(key)
-            if record is None:
-                continue
-            record.failures -= 1
-            if record.failures <= 0:
-                del self._records[key]
-            elif record.failures < self.max_failures:
-                # `attempt` refuses a locked key, so a lock now came from counting this
-                # login (or one running beside it, whose own failure still counts).
-                record.locked_until = 0.0
+            await self.counts.give_back(item, key)
 
 
-@dataclass
-class _Period:
-    started: float
-    signups: int = 0
-
-
-@dataclass
 class SignupThrottle:
     """At most `max_signups` accounts per client address in each period of
     `period_seconds`, the period starting with the address's first signup in it.
@@ -101,25 +124,23 @@ class SignupThrottle:
     cannot all slip past the limit (and the refused ones cost no hashing at all).
     """
 
-    max_signups: int
-    period_seconds: int
-    _periods: OrderedDict[str, _Period] = field(default_factory=OrderedDict)
+    def __init__(self, max_signups: int, period_seconds: int, counts: Counts) -> None:
+        self.max_signups = max_signups
+        self.period_seconds = period_seconds
+        self.counts = counts
 
-    def attempt(self, client: str) -> None:
+    @property
+    def item(self) -> RateLimitItem:
+        return RateLimitItemPerSecond(self.max_signups, self.period_seconds, namespace="signup")
+
+    async def attempt(self, client: str) -> None:
         """Count one signup from `client`; TOO_MANY_REQUESTS once its allowance is spent."""
-        now = time.monotonic()
-        period = self._periods.pop(client, None)
-        if period is None or now - period.started >= self.period_seconds:
-            period = _Period(started=now)
-        self._periods[client] = period
-        while len(self._periods) > MAX_TRACKED_KEYS:
-            self._periods.popitem(last=False)
-        if period.signups >= self.max_signups:
-            raise TooManySignups(int(period.started + self.period_seconds - now) + 1)
-        period.signups += 1
+        item = self.item
+        if not await self.counts.take(item, client):
+            retry_after = await self.counts.retry_after(item, client)
+            await self.counts.give_back(item, client)
+            raise TooManySignups(retry_after)
 
-    def cancel(self, client: str) -> None:
+    async def cancel(self, client: str) -> None:
         """Give back a counted signup that was not made because the server refused it."""
-        period = self._periods.get(client)
-        if period is not None and period.signups > 0:
-            period.signups -= 1
+        await self.counts.give_back(self.item, client)

@@ -6,6 +6,12 @@ counts the bytes actually received, so a missing or understated Content-Length (
 transfer) does not get around it, and an overstated one is refused before reading at all.
 The answer is a 413 carrying a GraphQL-shaped error, so GraphQL clients can show it.
 Nothing has run by then: a refused request leaves no data and no file behind.
+
+Starlette (1.x) has a middleware of its own (`starlette.middleware.body_limit`), checked
+against 1.10 and not used: it answers in plain text ("Content Too Large", no
+`extensions.code`), and it stops the app by raising a private `HTTPException` subclass out
+of `receive`, which the upload parser (transport/http/view.py) would answer as a 400; here
+the app is told the client went away and gives up quietly.
 """
 
 from __future__ import annotations

@@ -20,14 +20,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
-from strawberry.http.base import BaseRequestProtocol
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.types import HTTPMethod
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
-from gql_feed.compat import graphql_schema
+from gql_feed.compat.strawberry import (
+    BaseRequestProtocol,
+    check_batch,
+    graphql_schema,
+    mime_type,
+    stream_protocol,
+)
 from gql_feed.engine import admission
 from gql_feed.engine.cost import cost_error
 from gql_feed.engine.document_refusals import DocumentRefused
@@ -124,10 +128,10 @@ class GraphQLView(GraphQL[Context, None]):
         this method already read."""
         if request.method != "POST":
             return None
-        content_type, _ = parse_content_type(request.headers.get("content-type", ""))
+        content_type = mime_type(request.headers.get("content-type", ""))
         if "application/json" not in content_type:
             return None
-        if self._get_stream_transport_from_headers(request.headers) is not None:
+        if stream_protocol(self, request.headers) is not None:
             return None
         try:
             data = await self.parse_json_body(await request.body())
@@ -211,9 +215,8 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         """Strawberry's, checking every operation of a batch (not only a single one) and
         keeping `documentId`: a malformed body is a 400, never a crash."""
-        content_type, _ = parse_content_type(request.content_type or "")
-        transport = self._get_stream_transport_from_headers(request.headers)
-        protocol: GraphQLRequestProtocol = transport.protocol if transport else "http"
+        content_type = mime_type(request.content_type or "")
+        protocol: GraphQLRequestProtocol = stream_protocol(self, request.headers) or "http"
         data: object
         if request.method == "GET":
             data = self.parse_query_params(request.query_params)
@@ -224,7 +227,7 @@ class GraphQLView(GraphQL[Context, None]):
         else:
             raise HTTPException(400, "Unsupported content type")
         if isinstance(data, list):
-            self._validate_batch_request(data, protocol=protocol)
+            check_batch(self, data, protocol)
             return [_request_data(item, protocol) for item in data]
         return _request_data(data, protocol)
 
@@ -359,7 +362,7 @@ class GraphQLView(GraphQL[Context, None]):
 
 
 def _is_multipart(request: Request) -> bool:
-    content_type, _ = parse_content_type(request.headers.get("content-type", ""))
+    content_type = mime_type(request.headers.get("content-type", ""))
     return content_type == "multipart/form-data"
 
 

@@ -1,90 +1,38 @@
-"""Every use of another library's private names or undocumented behaviour, in one place.
+"""uvicorn's undocumented behaviour that gql_feed relies on.
 
-Each one is here because no public API does the job (yet). Each names the release it was
-checked against, and tests/test_compat.py fails loudly when it changes (a name gone, a
-signature changed, a behaviour no longer true), so that an upgrade breaks a test that says
-why instead of the server. `make test-latest` runs those tests against the newest releases
-the version ranges allow.
+Checked against uvicorn 0.54.0 with ws="websockets-sansio"; watched by tests/test_compat.py.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable, Coroutine
+from types import FrameType
 from typing import Any, Final
 
-import strawberry
-from graphql import GraphQLField, GraphQLSchema, ValidationContext
-from strawberry.extensions.runner import SchemaExtensionsRunner
-from strawberry.types import ExecutionContext, ExecutionResult
-from strawberry.types.field import StrawberryField
+import uvicorn
 
 logger = logging.getLogger(__name__)
 
-# --- strawberry-graphql (checked against 0.341.2) ---------------------------------------
+SignalHandler = Callable[[int, FrameType | None], Any]
 
 
-def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
-    """The graphql-core schema strawberry built, for graphql-core's own functions.
+def server_sigterm_handler() -> SignalHandler | None:
+    """uvicorn's SIGTERM handler, when the application runs under a `uvicorn.Server`.
 
-    strawberry keeps it as `Schema._schema` and offers no public accessor.
+    What this relies on is undocumented: `Server.serve` installs `Server.handle_exit` for
+    SIGINT and SIGTERM (`capture_signals`, with `signal.signal`) before it runs the
+    lifespan startup, and puts the previous handlers back when it returns; so during the
+    startup the handler in place is uvicorn's, and one installed then, in its stead, is
+    the one a SIGTERM reaches (runtime/shutdown.py wraps it). None when the handler in
+    place is not a `uvicorn.Server`'s (another server, or none).
     """
-    return schema._schema
+    handler = signal.getsignal(signal.SIGTERM)
+    if isinstance(getattr(handler, "__self__", None), uvicorn.Server) and callable(handler):
+        return handler
+    return None
 
-
-async def prepare_operation(
-    schema: strawberry.Schema, context: ExecutionContext, runner: SchemaExtensionsRunner
-) -> ExecutionResult | None:
-    """strawberry's parse, operation-type check and validation, without executing.
-
-    The live layer validates an operation once and executes it per event, so it needs
-    strawberry's pre-execution steps (with every schema extension's hooks) on their own:
-    `Schema._prepare_operation_async` is exactly that, and has no public counterpart.
-    It returns the errors to answer with, or None (the document is then in
-    `context.graphql_document`); it raises strawberry's `MissingQueryError`,
-    `CannotGetOperationTypeError` and `InvalidOperationTypeError` as `execute` does.
-    """
-    return await schema._prepare_operation_async(context, runner)
-
-
-def attribute_name(field: GraphQLField) -> str | None:
-    """The attribute a field reads, when strawberry resolves it by reading an attribute
-    and nothing else (no resolver function, no field extension, no permission class, no
-    exception handler); None for every other field.
-
-    strawberry builds such a field's resolver as `_get_basic_result`, marked
-    `_is_default = True`, which returns `config.default_resolver(source, python_name)`
-    and nothing else; with the default `getattr` that is an attribute read
-    (engine/execution.py reads it directly).
-    """
-    definition = field.extensions.get("strawberry-definition")
-    resolve = field.resolve
-    if (
-        not isinstance(definition, StrawberryField)
-        or not definition.is_basic_field
-        or getattr(resolve, "_is_default", False) is not True
-        or getattr(resolve, "__name__", None) != "_get_basic_result"
-        or definition.default_resolver is not getattr
-    ):
-        return None
-    return definition.python_name
-
-
-# --- graphql-core (checked against 3.3.2) -----------------------------------------------
-
-
-def hide_suggestions(context: ValidationContext) -> None:
-    """Make every validation rule of this run leave out "Did you mean …?" suggestions.
-
-    The rules read `context.hide_suggestions`, a read-only property over
-    `_hide_suggestions`, which only `validate(..., hide_suggestions=True)` sets; strawberry
-    calls `validate` without it. Rules are all constructed before the document is visited,
-    so a rule that sets it in its constructor reaches all of them.
-    """
-    context._hide_suggestions = True
-
-
-# --- uvicorn (checked against 0.54.0, ws="websockets-sansio") ----------------------------
 
 SENT: Final = object()
 """What `start_send` returns when the frame was written without suspending."""
