@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError, get_operation_ast
+from graphql import DocumentNode, GraphQLError, get_operation_ast
 from graphql import OperationType as OperationKind
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,10 +32,11 @@ from gql_feed.api.cost import cost_error
 from gql_feed.api.extensions import DocumentChecks
 from gql_feed.api.graphiql import graphiql_response
 from gql_feed.api.multipart import place_files
-from gql_feed.api.parsing import off_loop
+from gql_feed.api.parsing import OFF_LOOP_CHARS, off_loop
 from gql_feed.api.persisted import DocumentRefused, PersistedDocuments
 from gql_feed.api.priority import WritesFirst
 from gql_feed.api.response_cache import ResponseCache
+from gql_feed.api.variables import declared_only
 from gql_feed.compat import graphql_schema
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
@@ -170,13 +171,21 @@ class GraphQLView(GraphQL[Context, None]):
         Only a request whose token verified shares answers, so one that would fail for
         want of a login always executes and fails."""
         query = await self._resolve(request_data)
-        if await self._is_mutation(query, request_data.operation_name):
+        document = await self._parsed(query)
+        if document is not None:
+            # Before anything walks them: the cache key, the NUL check, the cost.
+            request_data.variables = declared_only(
+                document, request_data.operation_name, request_data.variables
+            )
+        if _is_mutation(document, request_data.operation_name):
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")
                 return orjson.dumps(await self.process_result(request, result))
         await self.priority.read()
         key = None
         if self.responses is not None and context.claims is not None:
+            if document is not None:
+                await self.responses.learn(query, document)
             key = self.responses.key(
                 query, request_data.operation_name, request_data.variables, context.claims.user_id
             )
@@ -324,15 +333,12 @@ class GraphQLView(GraphQL[Context, None]):
         except DocumentRefused as refusal:
             raise HttpRefusal.of(refusal) from None
 
-    async def _is_mutation(self, query: str, operation_name: str | None) -> bool:
-        """Whether the request runs a mutation, from the parse execution will use (False
-        when the document does not parse or names no such operation: execution says why)."""
+    async def _parsed(self, query: str) -> DocumentNode | None:
+        """The parse execution will use; None when it does not parse (execution says why)."""
         try:
-            document = await self.checks.parser.parse(query)
+            return await self.checks.parser.parse(query)
         except GraphQLError:
-            return False
-        operation = get_operation_ast(document, operation_name)
-        return operation is not None and operation.operation is MUTATION
+            return None
 
     async def _resolve_or_refusal(self, request_data: GraphQLRequestData) -> str | HttpRefusal:
         try:
@@ -355,8 +361,13 @@ class GraphQLView(GraphQL[Context, None]):
                 document = await checks.parser.parse(query)
             except GraphQLError:
                 continue
-            variables = data.variables if isinstance(data.variables, dict) else None
-            total += checks.cost.of(self.graphql_schema, document, data.operation_name, variables)
+            variables = declared_only(document, data.operation_name, data.variables)
+            args = (self.graphql_schema, document, data.operation_name, variables)
+            total += (
+                await off_loop(checks.cost.of, *args)
+                if len(query) > OFF_LOOP_CHARS
+                else (checks.cost.of(*args))
+            )
         if total > checks.max_cost:
             return cost_error(total, checks.max_cost, batch=True)
         return None
@@ -378,6 +389,13 @@ class GraphQLView(GraphQL[Context, None]):
             raise _wrong_transport(error.operation_type) from None
         except CannotGetOperationTypeError as error:
             raise HttpRefusal(400, "BAD_REQUEST", error.as_http_error_reason()) from None
+
+
+def _is_mutation(document: DocumentNode | None, operation_name: str | None) -> bool:
+    """Whether the request runs a mutation (False when the document does not parse or
+    names no such operation: execution says why)."""
+    operation = get_operation_ast(document, operation_name) if document is not None else None
+    return operation is not None and operation.operation is MUTATION
 
 
 def _is_multipart(request: Request) -> bool:

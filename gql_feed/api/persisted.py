@@ -38,6 +38,7 @@ from gql_feed.api.parsing import (
     off_loop,
     too_large_message,
 )
+from gql_feed.api.rules import ValidationTimeout, deadline, timeout_error
 from gql_feed.compat import graphql_schema
 from gql_feed.config import ConfigError, Settings
 from gql_feed.lru import ByteLRU
@@ -324,11 +325,13 @@ class DocumentValidator:
         rules: Sequence[type[ASTValidationRule]],
         max_tokens: int | None,
         max_bytes: int | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         self.schema = schema
         self.rules = [*specified_rules, *rules]
         self.max_tokens = max_tokens
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     @classmethod
     def for_settings(cls, schema: strawberry.Schema, settings: Settings) -> DocumentValidator:
@@ -337,6 +340,7 @@ class DocumentValidator:
             validation_rules(settings),
             settings.max_query_tokens,
             settings.max_query_bytes,
+            settings.max_validation_seconds,
         )
 
     def errors(self, text: str) -> list[GraphQLError]:
@@ -346,7 +350,11 @@ class DocumentValidator:
             document = parse(text, max_tokens=self.max_tokens)
         except GraphQLError as error:
             return [error]
-        return validate(self.schema, document, self.rules)
+        with deadline(self.max_seconds):
+            try:
+                return validate(self.schema, document, self.rules)
+            except ValidationTimeout:
+                return [timeout_error(self.max_seconds or 0.0)]
 
 
 class PersistedDocuments:
