@@ -167,8 +167,8 @@ class ValidationResults:
         rules: Sequence[type[ASTValidationRule]],
     ) -> list[GraphQLError] | None:
         """The errors, or None past the deadline; on the calling thread."""
-        with deadline(self.max_seconds):
-            try:
+        try:
+            with deadline(self.max_seconds):
                 return validate_document(schema, document, tuple(rules))
-            except ValidationTimeout:
-                return None
+        except ValidationTimeout:
+            return None

@@ -350,11 +350,11 @@ class DocumentValidator:
             document = parse(text, max_tokens=self.max_tokens)
         except GraphQLError as error:
             return [error]
-        with deadline(self.max_seconds):
-            try:
+        try:
+            with deadline(self.max_seconds):
                 return validate(self.schema, document, self.rules)
-            except ValidationTimeout:
-                return [timeout_error(self.max_seconds or 0.0)]
+        except ValidationTimeout:
+            return [timeout_error(self.max_seconds or 0.0)]
 
 
 class PersistedDocuments:
