@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gql_feed.config import ConfigError, Settings
 from gql_feed.logs import logging_config
+from gql_feed.transport.http.request_errors import JsonRefusalsProtocol
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +95,7 @@ def serve_forever(settings: Settings) -> int:
         port=settings.port,
         workers=settings.workers,
         ws=settings.ws_implementation,
+        http=JsonRefusalsProtocol,  # a URL too long gets a JSON 414 (api.request_errors)
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Above our own limit, so an oversized message gets our clear close reason.
         ws_max_size=4 * settings.ws_max_message_bytes,

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     max_query_tokens: Positive = 2_000
     max_query_bytes: Positive = 64 * 1024
     max_query_cost: Positive = 3_000
+    # Past this a document's validation stops and it is refused (api.rules).
+    max_validation_seconds: Seconds = 1.0
     document_cache_bytes: Positive = 32 * 1024 * 1024
     max_aliases: Annotated[int, Field(ge=0)] = 30
     max_batch_operations: Positive = 10

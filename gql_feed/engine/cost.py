@@ -2,10 +2,11 @@
 
 Every field selected costs 1, for each time it will appear in the answer. A list's items
 are counted as many times as the client asked for: the `perPage` or `first` argument of
-a field (a literal, a variable's value, the variable's default or the argument's
-default, clamped between 1 and the largest value the server allows for it) is the size
-of the first list beneath it (`posts` of a PostPage, `edges` of a connection), and
-everything selected in that list's items is multiplied by it. A list with no such
+a field (a literal, a variable's value as GraphQL coerces it, so `50.0` for an Int is
+50, the variable's default or the argument's default, clamped between 1 and the largest
+value the server allows for it) is the size of the first list beneath it (`posts` of a
+PostPage, `edges` of a connection), and everything selected in that list's items is
+multiplied by it. A list with no such
 argument (introspection's) counts as one item. Aliases count separately, fragments
 count where they are spread, and `@skip`/`@include` are ignored (counted as included).
 So `posts(perPage: 50) { totalPosts posts { id creator { name } } }` costs
@@ -41,6 +42,7 @@ from graphql import (
     get_operation_ast,
 )
 
+from gql_feed.engine.variables import scalar_values
 from gql_feed.lru import ByteLRU
 
 COST_CODE = "GRAPHQL_VALIDATION_FAILED"
@@ -82,16 +84,20 @@ class QueryCost:
         operation_name: str | None = None,
         variables: Mapping[str, Any] | None = None,
     ) -> int:
-        """`of`, remembered by query text, operation and variables: a cost depends on
-        nothing else, and the same page asked again costs one lookup."""
+        """`of`, remembered by query text, operation and scalar variables (as coerced):
+        a cost depends on nothing else, and the same page asked again costs one lookup."""
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            return 0
+        scalars = scalar_values(schema, operation, variables)
         try:
-            encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+            encoded = orjson.dumps(scalars, option=orjson.OPT_SORT_KEYS)
         except TypeError:
-            return self.of(schema, document, operation_name, variables)
+            return self._of(schema, document, operation, scalars)
         key = (query, operation_name, encoded)
         cost = self._remembered.get(key)
         if cost is None:
-            cost = self.of(schema, document, operation_name, variables)
+            cost = self._of(schema, document, operation, scalars)
             self._remembered.put(key, cost, len(query) + len(encoded) + COST_ENTRY_BYTES)
         return cost
 
@@ -103,16 +109,28 @@ class QueryCost:
         variables: Mapping[str, Any] | None = None,
     ) -> int:
         """The cost of the operation the request would run; 0 when it names none (that
-        request fails anyway)."""
+        request fails anyway). Sizes come from the variables as GraphQL coerces them."""
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             return 0
+        return self._of(schema, document, operation, scalar_values(schema, operation, variables))
+
+    def _of(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        coerced: Mapping[str, Any],
+    ) -> int:
         root = schema.get_root_type(operation.operation)
         if root is None:
             return 0
-        return _Walk(self.sizes, schema, document, operation, variables or {}).selection_set(
-            operation.selection_set, root, None
-        )
+        try:
+            return _Walk(self.sizes, schema, document, operation, coerced).selection_set(
+                operation.selection_set, root, None
+            )
+        except RecursionError:
+            return 0  # nested deeper than any depth limit: validation refuses it
 
 
 @dataclass
@@ -201,14 +219,8 @@ class _Walk:
         return None
 
     def variable(self, name: str, fallback: object) -> object:
-        if name in self.variables:
-            return self.variables[name]
-        for definition in self.operation.variable_definitions or ():
-            if definition.variable.name.value == name and isinstance(
-                definition.default_value, IntValueNode
-            ):
-                return int(definition.default_value.value)
-        return fallback
+        """The coerced value (defaults included), or the argument's default."""
+        return self.variables.get(name, fallback)
 
 
 def _field_definition(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:

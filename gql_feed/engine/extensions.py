@@ -23,9 +23,7 @@ from graphql import (
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
 )
 
@@ -34,7 +32,9 @@ from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.cost import QueryCost, cost_error
 from gql_feed.engine.errors import ErrorCodes, classify
-from gql_feed.engine.parsing import DocumentParser, ValidationResults
+from gql_feed.engine.parsing import OFF_LOOP_CHARS, DocumentParser, ValidationResults, off_loop
+from gql_feed.engine.rules import document_limits
+from gql_feed.engine.variables import NUL, ON_LOOP_ITEMS, declared_only, holds_nul, nul_paths
 
 ExtensionFactory = Callable[[], SchemaExtension]
 
@@ -96,12 +96,25 @@ class CachedValidation(SchemaExtension):
         yield
 
 
+class DeclaredVariables(SchemaExtension):
+    """Drop the variables the operation does not declare (graphql-core ignores them),
+    before anything walks them: the NUL check, the cost (`api.variables`)."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.variables:
+            context.variables = declared_only(document, context.operation_name, context.variables)
+        yield
+
+
 class CostLimit(SchemaExtension):
     """Refuse an operation costing more than `max_cost` (see `api.cost`), with the cost.
 
     Runs once the document is valid, with this request's variables: the sizes they give
     are the ones the operation would use. A whole HTTP batch is also checked at once,
-    before any of it runs (`api.http`).
+    before any of it runs (`api.http`). The cost of a big document is counted on a
+    document thread (and not remembered: its validation is).
     """
 
     def __init__(self, cost: QueryCost, max_cost: int) -> None:
@@ -109,15 +122,18 @@ class CostLimit(SchemaExtension):
         self.cost = cost
         self.max_cost = max_cost
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if not context.pre_execution_errors and document is not None:
             variables = context.variables if isinstance(context.variables, dict) else None
             schema = graphql_schema(context.schema)
             name = context.operation_name
-            if context.query:
-                cost = self.cost.of_query(schema, context.query, document, name, variables)
+            query = context.query or ""
+            if len(query) > OFF_LOOP_CHARS:
+                cost = await off_loop(self.cost.of, schema, document, name, variables)
+            elif query:
+                cost = self.cost.of_query(schema, query, document, name, variables)
             else:
                 cost = self.cost.of(schema, document, name, variables)
             if cost > self.max_cost:
@@ -125,7 +141,6 @@ class CostLimit(SchemaExtension):
         yield
 
 
-NUL = "\x00"
 NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
 
 
@@ -136,20 +151,30 @@ class RefuseNulCharacters(SchemaExtension):
     INTERNAL_SERVER_ERROR), and no legitimate title, name or status contains it. A raw
     NUL outside a string is a syntax error, but graphql-core's lexer lets one through
     inside a string or block string, so literals are checked when the text holds either
-    a raw NUL or a `\\u` escape; JSON variables can carry one too.
+    a raw NUL or a `\\u` escape; JSON variables can carry one too. Big variables and
+    documents are walked on a document thread (`api.variables`).
     """
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         # Before yielding: strawberry acts on the errors inside the validation step, so
         # this runs after CachedValidation (earlier in the list) has set them, and adds to
         # them only when the document itself is valid.
         context = self.execution_context
         if not context.pre_execution_errors:
             variables = context.variables if isinstance(context.variables, dict) else {}
-            fields = dict.fromkeys(_nul_paths(variables), NUL_MESSAGE)
+            found = holds_nul(variables, ON_LOOP_ITEMS)
+            if found is None:
+                found = await off_loop(holds_nul, variables)
+            fields = (
+                dict.fromkeys(await off_loop(nul_paths, variables), NUL_MESSAGE) if found else {}
+            )
             query = context.query or ""
-            if ("\\u" in query or NUL in query) and context.graphql_document is not None:
-                visit(context.graphql_document, _NulLiterals(fields))
+            document = context.graphql_document
+            if ("\\u" in query or NUL in query) and document is not None:
+                if len(query) > OFF_LOOP_CHARS:
+                    await off_loop(visit, document, _NulLiterals(fields))
+                else:
+                    visit(document, _NulLiterals(fields))
             if fields:
                 # A new list: the one CachedValidation returned is shared with later operations.
                 context.pre_execution_errors = [
@@ -170,32 +195,15 @@ class _NulLiterals(Visitor):
             self.fields["query"] = NUL_MESSAGE
 
 
-def _nul_paths(variables: dict[str, object]) -> list[str]:
-    """Where the variables hold a NUL, as `$name.field[index]`; iterative, since JSON
-    nesting is only bounded by the request size."""
-    found = []
-    pending: list[tuple[object, str]] = [(value, f"${name}") for name, value in variables.items()]
-    while pending:
-        value, path = pending.pop()
-        if isinstance(value, str):
-            if NUL in value:
-                found.append(path)
-        elif isinstance(value, dict):
-            pending.extend((item, f"{path}.{key}") for key, item in value.items())
-        elif isinstance(value, list):
-            pending.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
-    return sorted(found)
-
-
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
-    """Depth and alias limits as plain validation rules, one class each for the schema's life.
+    """Depth, alias and `__schema` limits as plain validation rules, linear in the
+    document (`api.rules`), one class for the schema's life.
 
     graphql-core's own MaxIntrospectionDepthRule (in its specified rules) already stops
     cyclic introspection queries, which the depth limit deliberately does not count.
     """
     rules: list[type[ASTValidationRule]] = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        document_limits(settings.max_query_depth, settings.max_aliases)
     ]
     if settings.production:
         rules.append(HideSuggestions)
@@ -218,7 +226,9 @@ class DocumentChecks:
             parser=DocumentParser(
                 settings.max_query_bytes, settings.max_query_tokens, settings.document_cache_bytes
             ),
-            validation=ValidationResults(settings.document_cache_bytes),
+            validation=ValidationResults(
+                settings.document_cache_bytes, settings.max_validation_seconds
+            ),
             cost=QueryCost(
                 {"perPage": settings.max_per_page, "first": settings.max_first},
                 remembered_bytes=settings.document_cache_bytes // 8,
@@ -248,6 +258,7 @@ def schema_extensions(
         partial(CachedParser, checks.parser, settings.production),
         partial(AddValidationRules, limit_rules(settings)),
         partial(CachedValidation, checks.validation),
+        DeclaredVariables,
         RefuseNulCharacters,
         partial(CostLimit, checks.cost, checks.max_cost),
     ]

@@ -27,6 +27,7 @@ from graphql import (
 )
 
 from gql_feed.compat.strawberry import validate_with_strawberry_rules
+from gql_feed.engine.rules import ValidationTimeout, deadline, timeout_error
 from gql_feed.lru import ByteLRU
 
 # Texts longer than this (in characters) are parsed and validated in a worker thread;
@@ -127,11 +128,20 @@ class DocumentParser:
 
 
 class ValidationResults:
-    """Validation errors by query text and rules; the document must be the text's parse."""
+    """Validation errors by query text and rules; the document must be the text's parse.
 
-    def __init__(self, cache_bytes: int) -> None:
+    Every document not yet in the cache is validated on a document thread, whatever its
+    size: a 1 KB text repeating one field with a selection (`{ me { id } me { id } …}`)
+    costs graphql-core's overlapping-fields rule a quadratic number of comparisons, a
+    fifth of a second for 150 repeats. `max_seconds` bounds each validation
+    (`rules.deadline`); past it the document is refused, and that refusal is not kept
+    (a busy moment should not refuse it for good).
+    """
+
+    def __init__(self, cache_bytes: int, max_seconds: float | None = None) -> None:
         self.cache: ByteLRU[tuple[str, tuple[type[ASTValidationRule], ...]], list[GraphQLError]]
         self.cache = ByteLRU(cache_bytes)
+        self.max_seconds = max_seconds
 
     async def validate(
         self,
@@ -144,9 +154,21 @@ class ValidationResults:
         errors = self.cache.get(key)
         if errors is not None:
             return errors
-        if len(text) > OFF_LOOP_CHARS:
-            errors = await off_loop(validate_with_strawberry_rules, schema, document, key[1])
-        else:
-            errors = validate_with_strawberry_rules(schema, document, key[1])
-        self.cache.put(key, errors, len(text) + errors_weight(errors))
-        return errors
+        found = await off_loop(self.validate_now, schema, document, key[1])
+        if found is None:
+            return [timeout_error(self.max_seconds or 0.0)]
+        self.cache.put(key, found, len(text) + errors_weight(found))
+        return found
+
+    def validate_now(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        rules: Sequence[type[ASTValidationRule]],
+    ) -> list[GraphQLError] | None:
+        """The errors, or None past the deadline; on the calling thread."""
+        try:
+            with deadline(self.max_seconds):
+                return validate_with_strawberry_rules(schema, document, tuple(rules))
+        except ValidationTimeout:
+            return None

@@ -46,6 +46,7 @@ from graphql import (
 from prometheus_client import Counter
 
 from gql_feed.engine.normalize import document_key
+from gql_feed.engine.parsing import OFF_LOOP_CHARS, off_loop
 from gql_feed.lru import ByteLRU
 from gql_feed.schema.types import VIEWER_DEPENDENT_FIELDS
 
@@ -188,6 +189,17 @@ class ResponseCache:
                 facts = None
             self.documents.put(query, facts, len(query) + DOCUMENT_OVERHEAD_BYTES)
         return facts
+
+    async def learn(self, query: str, document: DocumentNode) -> None:
+        """Remember the facts of a document already parsed (by execution's own parser),
+        so that `key` need not parse it again; a big one is read on a document thread."""
+        if not self.enabled or query in self.documents:
+            return
+        if len(query) > OFF_LOOP_CHARS:
+            facts = await off_loop(document_facts, self.schema, document)
+        else:
+            facts = document_facts(self.schema, document)
+        self.documents.put(query, facts, len(query) + DOCUMENT_OVERHEAD_BYTES)
 
     def key(
         self,

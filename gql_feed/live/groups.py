@@ -236,9 +236,19 @@ class Groups:
         return written
 
     def _defer(self, group: Group, event_id: int, rendered: str | Awaitable[str]) -> None:
-        """Queue an event for the group's worker, behind any the worker still holds."""
+        """Queue an event for the group's worker, behind any the worker still holds.
+
+        At most `buffer_limit` wait: a group further behind than that ends its members
+        as slow consumers (they resume with `after:`), and the event is not queued."""
         if group.backlog is None:
             group.backlog = deque()
+        if len(group.backlog) >= self.buffer_limit:
+            if asyncio.iscoroutine(rendered):
+                rendered.close()
+            metrics.SLOW_CONSUMERS.inc()
+            for member in tuple(group.members):
+                member.connection.close(CloseCode.TRY_AGAIN_LATER, SLOW_CONSUMER_REASON)
+            return
         group.backlog.append((event_id, rendered))
         if group.worker is None:
             group.worker = asyncio.create_task(self._work(group, group.backlog))

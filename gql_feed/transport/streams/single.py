@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -70,6 +71,9 @@ UNKNOWN = (
 )
 BUSY_STREAM = "This reservation's stream is already open; only one may be."
 BUSY_OPERATION = "An operation with this operationId is already running on this stream."
+# Commands (start, stop) waiting for one stream's runner; past this the stream ends.
+MAX_QUEUED_COMMANDS = 1_000
+TOO_MANY_COMMANDS = "Too many operations sent at once: reconnect and send fewer."
 
 
 def stream_token(scope: Scope) -> str | None:
@@ -125,6 +129,7 @@ class SingleStream:
         "init_deadline",
         "operations",
         "owner",
+        "runner",
         "token",
     )
 
@@ -136,8 +141,10 @@ class SingleStream:
         remaining = (owner.expires_at - datetime.now(UTC)).total_seconds()
         self.expires_at: float | None = time.monotonic() + remaining
         self.operations: dict[str, ReservedSubscriber] = {}
-        # Commands are run in order, one at a time (a stop may follow its start closely).
-        self.commands: asyncio.Lock = asyncio.Lock()
+        # Commands are run in order, one at a time (a stop may follow its start closely),
+        # by one task (`runner`), at most MAX_QUEUED_COMMANDS waiting.
+        self.commands: deque[bytes] = deque()
+        self.runner: asyncio.Task[None] | None = None
         self.connection: StreamConnection  # set by SingleConnections.open
 
     def keepalive(self) -> None:
@@ -328,15 +335,22 @@ class SingleConnections:
         stream = self._open.get(token)
         if stream is None:
             return
-        task = asyncio.create_task(self._run(stream, commands))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if len(stream.commands) + len(commands) > MAX_QUEUED_COMMANDS:
+            stream.commands.clear()
+            stream.connection.close(CloseCode.TRY_AGAIN_LATER, TOO_MANY_COMMANDS)
+            return
+        stream.commands.extend(commands)
+        if stream.runner is None:
+            stream.runner = task = asyncio.create_task(self._run(stream))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, stream: SingleStream, commands: list[bytes]) -> None:
-        async with stream.commands:
-            for raw in commands:
-                if stream.connection.closing:
-                    return
+    async def _run(self, stream: SingleStream) -> None:
+        """The stream's commands in order, one at a time, by one task per stream."""
+        commands = stream.commands
+        try:
+            while commands and not stream.connection.closing:
+                raw = commands.popleft()
                 try:
                     command = orjson.loads(raw)
                     if "stop" in command:
@@ -347,6 +361,10 @@ class SingleConnections:
                     logger.exception("A single-connection SSE command failed")
                     stream.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
                     return
+        finally:
+            if stream.connection.closing:
+                commands.clear()
+            stream.runner = None
 
     async def _start(self, stream: SingleStream, command: dict[str, Any]) -> None:
         operation_id: str = command["start"]
