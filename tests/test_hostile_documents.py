@@ -24,21 +24,21 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
-import gql_feed.api.response_cache as response_cache
 import httpx
 import orjson
 import pytest
-from gql_feed.api.cost import QueryCost
-from gql_feed.api.extensions import validation_rules
-from gql_feed.api.live.close_codes import CloseCode
-from gql_feed.api.live.groups import Group
-from gql_feed.api.live.single import SingleConnections, SingleStream
-from gql_feed.api.schema import build_schema
 from graphql import GraphQLError, parse, specified_rules, validate
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
+import gql_feed.engine.response_cache as response_cache
 from gql_feed.config import Settings
+from gql_feed.engine.cost import QueryCost
+from gql_feed.engine.executable import build_schema
+from gql_feed.engine.extensions import validation_rules
 from gql_feed.engine.variables import holds_nul
+from gql_feed.live.close_codes import CloseCode
+from gql_feed.live.groups import Group
+from gql_feed.transport.streams.single import SingleConnections, SingleStream
 from tests.asgi import app_client, codes, create_post, gql, user_with_token
 from tests.server import LiveServer
 from tests.test_live_slow_group import TITLES

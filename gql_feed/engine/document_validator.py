@@ -12,6 +12,7 @@ from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.extensions import validation_rules
 from gql_feed.engine.parsing import is_too_large, too_large_message
+from gql_feed.engine.rules import ValidationTimeout, deadline, timeout_error
 
 
 class DocumentValidator:
@@ -25,11 +26,13 @@ class DocumentValidator:
         rules: Sequence[type[ASTValidationRule]],
         max_tokens: int | None,
         max_bytes: int | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         self.schema = schema
         self.rules = [*specified_rules, *rules]
         self.max_tokens = max_tokens
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     @classmethod
     def for_settings(cls, schema: strawberry.Schema, settings: Settings) -> DocumentValidator:
@@ -38,6 +41,7 @@ class DocumentValidator:
             validation_rules(settings),
             settings.max_query_tokens,
             settings.max_query_bytes,
+            settings.max_validation_seconds,
         )
 
     def errors(self, text: str) -> list[GraphQLError]:
@@ -47,4 +51,8 @@ class DocumentValidator:
             document = parse(text, max_tokens=self.max_tokens)
         except GraphQLError as error:
             return [error]
-        return validate(self.schema, document, self.rules)
+        try:
+            with deadline(self.max_seconds):
+                return validate(self.schema, document, self.rules)
+        except ValidationTimeout:
+            return [timeout_error(self.max_seconds or 0.0)]
