@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     live_max_groups: Positive = 1000
     ws_max_message_bytes: Positive = 64 * 1024
     ws_send_backlog: Positive = 500
+    # Bytes queued for one slow socket or stream, whatever its transport (api.live.connection).
+    ws_send_backlog_bytes: Annotated[int, Field(ge=4096, le=1024**3)] = 1024 * 1024
     event_poll_seconds: Seconds = 1.0
     event_log_retention: Positive = 100_000
     replay_max_events: Positive = 10_000

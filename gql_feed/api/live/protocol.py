@@ -92,7 +92,9 @@ class LiveProtocol(ABC):
         self.settings = settings
         self.tokens = tokens
         self.scope = scope
-        self.connection = Connection(send, settings.ws_send_backlog, self.release)
+        self.connection = Connection(
+            send, settings.ws_send_backlog, self.release, settings.ws_send_backlog_bytes
+        )
         self.claims: Claims | None = None
         self.init_received = False
         self.init_deadline: float | None = time.monotonic() + settings.ws_init_timeout_seconds

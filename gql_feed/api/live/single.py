@@ -284,6 +284,7 @@ class SingleConnections:
             self.settings.ws_send_backlog,
             lambda: self._release(stream),
             framing,
+            self.settings.ws_send_backlog_bytes,
         )
         stream.connection = connection
         ticker = self.streams.sse.ticker

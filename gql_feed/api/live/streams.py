@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gql_feed.api.context import Services
 from gql_feed.api.http import HttpRefusal
 from gql_feed.api.live.close_codes import CloseCode, CloseConnection
-from gql_feed.api.live.connection import Connection, CoroutineSend
+from gql_feed.api.live.connection import DEFAULT_BYTE_LIMIT, Connection, CoroutineSend
 from gql_feed.api.live.documents import Invalid
 from gql_feed.api.live.frames import OutFrame
 from gql_feed.api.live.groups import Group, Subscriber
@@ -113,8 +113,9 @@ class StreamConnection(Connection):
         backlog_limit: int,
         release: Callable[[], None],
         framing: Framing,
+        byte_limit: int = DEFAULT_BYTE_LIMIT,
     ) -> None:
-        super().__init__(send, backlog_limit, release)
+        super().__init__(send, backlog_limit, release, byte_limit)
         self.framing = framing
 
     def send_bytes(self, data: bytes) -> None:
@@ -251,7 +252,11 @@ class HttpStreams:
         stream = HttpStream(self.operations)
         framing = frames.framing
         connection = StreamConnection(
-            cast(CoroutineSend, send), self.settings.ws_send_backlog, stream.release, framing
+            cast(CoroutineSend, send),
+            self.settings.ws_send_backlog,
+            stream.release,
+            framing,
+            self.settings.ws_send_backlog_bytes,
         )
         stream.connection = connection
         headers = [
