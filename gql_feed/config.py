@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     ws_max_subscriptions: Positive = 100
     ws_max_groups_per_connection: Positive = 10
     live_max_groups: Positive = 1000
+    # Each login's share, across every transport (api.live.quotas): well under the above.
+    live_max_streams_per_user: Annotated[int, Field(ge=1, le=100_000)] = 100
+    live_max_subscriptions_per_user: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    live_max_groups_per_user: Annotated[int, Field(ge=1, le=100_000)] = 50
     ws_max_message_bytes: Positive = 64 * 1024
     ws_send_backlog: Positive = 500
     # Bytes queued for one slow socket or stream, whatever its transport (api.live.connection).

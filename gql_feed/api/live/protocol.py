@@ -66,6 +66,7 @@ class LiveProtocol(ABC):
     # Thousands of these live at once: no per-instance __dict__.
     __slots__ = (
         "_prepared",
+        "_stream_owner",
         "active",
         "claims",
         "connection",
@@ -102,6 +103,8 @@ class LiveProtocol(ABC):
         self.active: dict[str, Subscriber | Starting] = {}
         # Set once the last operation to start has its document (see _prepare_and_run).
         self._prepared: asyncio.Future[None] | None = None
+        # The user this connection counts as a stream for (api.live.quotas), once known.
+        self._stream_owner: int | None = None
 
     # Messages in.
 
@@ -163,6 +166,9 @@ class LiveProtocol(ABC):
             self.tokens, known_users, payload, self._upgrade_authorization()
         )
         remaining = (claims.expires_at - datetime.now(UTC)).total_seconds()
+        if not self.connection.closing:
+            self.operations.quotas.open_stream(claims.user_id)  # TooManyStreams past the cap
+            self._stream_owner = claims.user_id
         self.claims = claims
         self.expires_at = time.monotonic() + remaining
         self.init_deadline = None
@@ -282,6 +288,9 @@ class LiveProtocol(ABC):
     def release(self) -> None:
         """The connection is over: free every operation now (called once, by Connection)."""
         self.init_deadline = self.expires_at = None  # nothing left for the ticker to do
+        owner, self._stream_owner = self._stream_owner, None
+        if owner is not None:
+            self.operations.quotas.close_stream(owner)
         active, self.active = self.active, {}
         for entry in active.values():
             self._discard(entry)

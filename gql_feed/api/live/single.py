@@ -46,6 +46,7 @@ from gql_feed.api.live.frames import OutFrame
 from gql_feed.api.live.groups import Group, Subscriber
 from gql_feed.api.live.operations import Operations, Request
 from gql_feed.api.live.protocol import INTERNAL_REASON
+from gql_feed.api.live.quotas import TooManyStreams
 from gql_feed.api.live.replay import replay
 from gql_feed.api.live.reservations import Outcome, Reservations
 from gql_feed.api.live.results import feed_error, payload_text
@@ -276,8 +277,17 @@ class SingleConnections:
         claims, cookie = await self.streams.owner(request)
         stream = SingleStream(token, claims, self._check_inbox)
         seconds = (claims.expires_at - datetime.now(UTC)).total_seconds()
-        outcome, waiting = await self.reservations.open(token, claims.user_id, seconds)
-        _check(outcome, BUSY_STREAM)
+        quotas = self.operations.quotas
+        try:
+            quotas.open_stream(claims.user_id)
+        except TooManyStreams as refusal:
+            raise HttpRefusal(429, refusal.code, refusal.message) from None
+        try:
+            outcome, waiting = await self.reservations.open(token, claims.user_id, seconds)
+            _check(outcome, BUSY_STREAM)
+        except BaseException:
+            quotas.close_stream(claims.user_id)
+            raise
         framing = self.streams.sse.framing
         connection = StreamConnection(
             cast(CoroutineSend, send),
@@ -315,6 +325,7 @@ class SingleConnections:
                 logger.warning("Forgetting an SSE reservation failed", exc_info=True)
             if self._open.get(token) is stream:
                 del self._open[token]
+            quotas.close_stream(claims.user_id)
             await connection.flushed(FLUSH_SECONDS)
 
     def _check_inbox(self, stream: SingleStream) -> None:

@@ -39,6 +39,7 @@ from gql_feed.api.live.messages import OperationPayload, operation_payload
 from gql_feed.api.live.multipart import HEARTBEAT_SECONDS, MultipartFraming
 from gql_feed.api.live.operations import Operations, Request, resume_point
 from gql_feed.api.live.protocol import INTERNAL_REASON
+from gql_feed.api.live.quotas import TooManyStreams
 from gql_feed.api.live.replay import replay
 from gql_feed.api.live.results import feed_error, payload_text
 from gql_feed.api.live.sse import SseFraming
@@ -249,6 +250,12 @@ class HttpStreams:
             query, payload.get("operationName"), payload.get("variables") or {}
         )
         operation = await self.operations.prepare(operation_request)
+        quotas = self.operations.quotas
+        try:
+            quotas.open_stream(claims.user_id)
+        except TooManyStreams as refusal:
+            await HttpRefusal(429, refusal.code, refusal.message).response()(scope, receive, send)
+            return
         stream = HttpStream(self.operations)
         framing = frames.framing
         connection = StreamConnection(
@@ -266,9 +273,9 @@ class HttpStreams:
         ]
         if cookie is not None:
             headers.append((b"set-cookie", cookie_header(request, *cookie)))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        connection.send_bytes(framing.opening)
         try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            connection.send_bytes(framing.opening)
             errors = self._subscribe(
                 stream, frames, operation, operation_request, claims, resume_after
             )
@@ -285,6 +292,7 @@ class HttpStreams:
             connection.lost()
             frames.ticker.remove(stream)
             self._streams.discard(stream)
+            quotas.close_stream(claims.user_id)
             await connection.flushed(FLUSH_SECONDS)
 
     def _subscribe(
