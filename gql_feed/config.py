@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     live_max_streams_per_user: Annotated[int, Field(ge=1, le=100_000)] = 100
     live_max_subscriptions_per_user: Annotated[int, Field(ge=1, le=1_000_000)] = 500
     live_max_groups_per_user: Annotated[int, Field(ge=1, le=100_000)] = 50
+    # SSE single-connection reservations (api.live.reservations).
+    sse_reservation_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 60.0
+    sse_max_reservations_per_user: Annotated[int, Field(ge=1, le=10_000)] = 10
+    sse_reservation_inbox_commands: Annotated[int, Field(ge=1, le=100_000)] = 100
+    sse_reservation_inbox_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**2)] = 256 * 1024
     ws_max_message_bytes: Positive = 64 * 1024
     ws_send_backlog: Positive = 500
     # Bytes queued for one slow socket or stream, whatever its transport (api.live.connection).

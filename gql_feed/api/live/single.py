@@ -73,6 +73,10 @@ UNKNOWN = (
 )
 BUSY_STREAM = "This reservation's stream is already open; only one may be."
 BUSY_OPERATION = "An operation with this operationId is already running on this stream."
+CROWDED = (
+    "Too many operations (or bytes of them) wait for this stream: open it with GET, or "
+    "let it take those first."
+)
 NEEDS_BEARER = "A login is required: send 'Authorization: Bearer <token>'."
 
 
@@ -210,6 +214,15 @@ class SingleConnections:
     async def _reserve(self, request: HttpRequest) -> Response:
         claims = self._bearer(request)
         token = await self.reservations.reserve(claims.user_id)
+        if token is None:
+            most = self.settings.sse_max_reservations_per_user
+            raise HttpRefusal(
+                429,
+                "TOO_MANY_STREAMS",
+                f"At most {most} stream reservations per login at once: open one you hold, "
+                f"or wait for those nobody opens to expire "
+                f"({self.settings.sse_reservation_seconds:g} s).",
+            )
         return PlainTextResponse(token, 201, headers={"cache-control": "no-store"})
 
     async def _submit(self, request: HttpRequest) -> Response:
@@ -319,7 +332,7 @@ class SingleConnections:
             ticker.remove(stream)
             try:
                 # Before the stream stops counting: once it is gone, so is its reservation.
-                await self.reservations.close(token)
+                await self.reservations.close(token, claims.user_id)
             except Exception:
                 # It expires by itself when the login does; nothing can reopen it meanwhile.
                 logger.warning("Forgetting an SSE reservation failed", exc_info=True)
@@ -474,6 +487,8 @@ def _operation_id(value: object) -> str:
 
 
 def _check(outcome: Outcome, busy: str) -> None:
+    if outcome is Outcome.CROWDED:
+        raise HttpRefusal(429, "TOO_MANY_REQUESTS", CROWDED, {"retry-after": "1"})
     if outcome is Outcome.UNKNOWN:
         raise HttpRefusal(404, "NOT_FOUND", UNKNOWN)
     if outcome is Outcome.BUSY:
