@@ -102,7 +102,14 @@ def build_services(
     return Services(
         settings=settings,
         accounts=accounts,
-        posts=PostService(db, images, publisher, settings.max_per_page, settings.max_first),
+        posts=PostService(
+            db,
+            images,
+            publisher,
+            settings.max_per_page,
+            settings.max_first,
+            settings.max_page_offset,
+        ),
         tokens=tokens,
         hub=hub,
         tickets=tickets,

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     max_request_bytes: Positive = 6 * 1024 * 1024
     max_per_page: Positive = 50
     max_first: Positive = 100
+    # How deep `posts(page:)` may reach: (page - 1) * perPage at most this (services.posts).
+    max_page_offset: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
     max_query_depth: Positive = 12
     max_query_tokens: Positive = 2_000
     max_query_bytes: Positive = 64 * 1024
