@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from gql_feed import heap
 from gql_feed.api.context import Services
+from gql_feed.api.deadlines import BodyDeadline
 from gql_feed.api.extensions import DocumentChecks, schema_extensions
 from gql_feed.api.http import CsrfGuard, GraphQLView
 from gql_feed.api.limits import BodySizeLimit
@@ -223,7 +224,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
         subscription_protocols=(),
     )
-    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)]
+    middleware = [
+        Middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds),
+        Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
+    ]
     if settings.cors_origins:
         # First, so that even a refusal (413) carries the CORS headers a browser needs.
         middleware.insert(

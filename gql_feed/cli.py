@@ -87,12 +87,17 @@ def serve_forever(settings: Settings) -> int:
     os.environ.setdefault("GQL_FEED_JWT_SECRET", settings.secret)
     os.environ["GQL_FEED_HOST"] = settings.host
     os.environ["GQL_FEED_PORT"] = str(settings.port)
+    os.environ["GQL_FEED_REQUEST_HEADER_TIMEOUT_SECONDS"] = str(
+        settings.request_header_timeout_seconds
+    )
     uvicorn.run(
         "gql_feed.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        # uvicorn's httptools protocol with a limit on slow request headers.
+        http="gql_feed.http_protocol:HeaderDeadlineProtocol",
         ws=settings.ws_implementation,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Above our own limit, so an oversized message gets our clear close reason.

@@ -36,6 +36,7 @@ Positive = Annotated[int, Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0, le=24 * 3600, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=1, le=65_535)]
 Name = Annotated[str, Field(min_length=1)]
+Deadline = Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)]
 
 
 class ConfigError(RuntimeError):
@@ -84,6 +85,9 @@ class Settings(BaseSettings):
     max_upload_bytes: Positive = 5 * 1024 * 1024
     max_image_pixels: Positive = 40_000_000
     max_request_bytes: Positive = 6 * 1024 * 1024
+    # A request's headers, then its body, must arrive within these (http_protocol, api.deadlines).
+    request_header_timeout_seconds: Deadline = 10.0
+    request_body_timeout_seconds: Deadline = 60.0
     max_per_page: Positive = 50
     max_first: Positive = 100
     # How deep `posts(page:)` may reach: (page - 1) * perPage at most this (services.posts).

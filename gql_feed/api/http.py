@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError, get_operation_ast
+from graphql import FieldNode, GraphQLError, get_operation_ast
 from graphql import OperationType as OperationKind
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -51,6 +51,8 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
 SUBSCRIPTION = OperationType.SUBSCRIPTION
 MUTATION = OperationKind.MUTATION
+# Mutations that store nothing of the feed's: not paced as writes (`_is_paced_write`).
+NOT_WRITES = frozenset({"login", "signup", "streamTicket", "__typename"})
 # JSON bodies longer than this are decoded in a worker thread (orjson takes about a
 # millisecond per megabyte, far more on a busy machine).
 OFF_LOOP_JSON_BYTES = 256 * 1024
@@ -125,8 +127,9 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             response = await self.answer_json(request)
             if response is None and _is_multipart(request):
-                async with self.priority.write():  # uploads come with mutations only
-                    response = await self.run(request)
+                # Paced as a write only once its body is in and its document parsed and
+                # authorized (`execute_single`): a trickled body holds nothing.
+                response = await self.run(request)
             elif response is None:
                 await self.priority.read()
                 response = await self.run(request)
@@ -170,7 +173,7 @@ class GraphQLView(GraphQL[Context, None]):
         Only a request whose token verified shares answers, so one that would fail for
         want of a login always executes and fails."""
         query = await self._resolve(request_data)
-        if await self._is_mutation(query, request_data.operation_name):
+        if await self._is_paced_write(query, request_data.operation_name, context):
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")
                 return orjson.dumps(await self.process_result(request, result))
@@ -310,6 +313,11 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         query = await self._resolve(request_data)
+        if request_adapter.method == "POST" and await self._is_paced_write(
+            query, request_data.operation_name, context
+        ):
+            async with self.priority.write():
+                return await self._execute(query, request_data, context, "POST")
         return await self._execute(query, request_data, context, request_adapter.method)
 
     async def _resolve(self, request_data: GraphQLRequestData) -> str:
@@ -324,15 +332,29 @@ class GraphQLView(GraphQL[Context, None]):
         except DocumentRefused as refusal:
             raise HttpRefusal.of(refusal) from None
 
-    async def _is_mutation(self, query: str, operation_name: str | None) -> bool:
-        """Whether the request runs a mutation, from the parse execution will use (False
-        when the document does not parse or names no such operation: execution says why)."""
+    async def _is_paced_write(
+        self, query: str, operation_name: str | None, context: Context
+    ) -> bool:
+        """Whether reads should make way for this request (`api.priority`): a mutation
+        whose body is in (the caller has it), whose document parses (the parse execution
+        will use) and whose sender's login verified, that writes something. False when
+        the document does not parse or names no such operation (execution says why), for
+        anyone without a login (their mutation fails, or signs up or logs in), and for
+        mutations that only log in or hand out a stream ticket: none of those may slow
+        everyone's reads."""
+        if context.claims is None:
+            return False
         try:
             document = await self.checks.parser.parse(query)
         except GraphQLError:
             return False
         operation = get_operation_ast(document, operation_name)
-        return operation is not None and operation.operation is MUTATION
+        if operation is None or operation.operation is not MUTATION:
+            return False
+        return any(
+            not isinstance(selection, FieldNode) or selection.name.value not in NOT_WRITES
+            for selection in operation.selection_set.selections
+        )
 
     async def _resolve_or_refusal(self, request_data: GraphQLRequestData) -> str | HttpRefusal:
         try:
