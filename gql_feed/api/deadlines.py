@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,6 +66,9 @@ class BodyDeadline:
 
         try:
             await self.app(scope, timed_receive, guarded_send)
+        except ClientDisconnect:
+            if not timed_out:
+                return  # the client left before its body was in: no one to answer
         except Exception:
             if not timed_out:
                 raise
