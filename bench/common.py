@@ -49,6 +49,11 @@ class Server:
             "GQL_FEED_JWT_SECRET": "bench-secret-0123456789abcdef0123456789abcdef",
             "GQL_FEED_LOG_LEVEL": "warning",
             "GQL_FEED_LOGIN_MAX_FAILURES": "1000000",
+            # The benches drive thousands of streams from one login: measure the process,
+            # not one login's share (live.quotas); a bench may set them back.
+            "GQL_FEED_LIVE_MAX_STREAMS_PER_USER": "100000",
+            "GQL_FEED_LIVE_MAX_SUBSCRIPTIONS_PER_USER": "1000000",
+            "GQL_FEED_LIVE_MAX_GROUPS_PER_USER": "100000",
             **(env or {}),
         }
         self.process = subprocess.Popen(

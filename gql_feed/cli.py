@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from gql_feed.config import ConfigError, Settings
 from gql_feed.logs import logging_config
-from gql_feed.transport.http.request_errors import JsonRefusalsProtocol
+from gql_feed.transport.http.protocol import FeedHttpProtocol
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +88,9 @@ def serve_forever(settings: Settings) -> int:
     os.environ.setdefault("GQL_FEED_JWT_SECRET", settings.secret)
     os.environ["GQL_FEED_HOST"] = settings.host
     os.environ["GQL_FEED_PORT"] = str(settings.port)
+    os.environ["GQL_FEED_REQUEST_HEADER_TIMEOUT_SECONDS"] = str(
+        settings.request_header_timeout_seconds
+    )
     uvicorn.run(
         "gql_feed.app:create_app",
         factory=True,
@@ -95,7 +98,8 @@ def serve_forever(settings: Settings) -> int:
         port=settings.port,
         workers=settings.workers,
         ws=settings.ws_implementation,
-        http=JsonRefusalsProtocol,  # a URL too long gets a JSON 414 (api.request_errors)
+        # JSON refusals of unreadable requests, and a limit on slow headers.
+        http=FeedHttpProtocol,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Above our own limit, so an oversized message gets our clear close reason.
         ws_max_size=4 * settings.ws_max_message_bytes,

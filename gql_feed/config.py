@@ -36,6 +36,7 @@ Positive = Annotated[int, Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0, le=24 * 3600, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=1, le=65_535)]
 Name = Annotated[str, Field(min_length=1)]
+Deadline = Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)]
 
 
 class ConfigError(RuntimeError):
@@ -90,13 +91,19 @@ class Settings(BaseSettings):
     max_upload_bytes: Positive = 5 * 1024 * 1024
     max_image_pixels: Positive = 40_000_000
     max_request_bytes: Positive = 6 * 1024 * 1024
+    # A request's headers, then its body, must arrive within these
+    # (transport.http.protocol, transport.http.deadlines).
+    request_header_timeout_seconds: Deadline = 10.0
+    request_body_timeout_seconds: Deadline = 60.0
     max_per_page: Positive = 50
     max_first: Positive = 100
+    # How deep `posts(page:)` may reach: (page - 1) * perPage at most this (services.posts).
+    max_page_offset: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
     max_query_depth: Positive = 12
     max_query_tokens: Positive = 2_000
     max_query_bytes: Positive = 64 * 1024
     max_query_cost: Positive = 3_000
-    # Past this a document's validation stops and it is refused (api.rules).
+    # Past this a document's validation stops and it is refused (engine.rules).
     max_validation_seconds: Seconds = 1.0
     document_cache_bytes: Positive = 32 * 1024 * 1024
     max_aliases: Annotated[int, Field(ge=0)] = 30
@@ -121,22 +128,33 @@ class Settings(BaseSettings):
     ws_max_subscriptions: Positive = 100
     ws_max_groups_per_connection: Positive = 10
     live_max_groups: Positive = 1000
+    # Each login's share, across every transport (live.quotas): well under the above.
+    live_max_streams_per_user: Annotated[int, Field(ge=1, le=100_000)] = 100
+    live_max_subscriptions_per_user: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    live_max_groups_per_user: Annotated[int, Field(ge=1, le=100_000)] = 50
+    # SSE single-connection reservations (transport.streams.reservations).
+    sse_reservation_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 60.0
+    sse_max_reservations_per_user: Annotated[int, Field(ge=1, le=10_000)] = 10
+    sse_reservation_inbox_commands: Annotated[int, Field(ge=1, le=100_000)] = 100
+    sse_reservation_inbox_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**2)] = 256 * 1024
     ws_max_message_bytes: Positive = 64 * 1024
     ws_send_backlog: Positive = 500
+    # Bytes queued for one slow socket or stream, whatever its transport (live.connection).
+    ws_send_backlog_bytes: Annotated[int, Field(ge=4096, le=1024**3)] = 1024 * 1024
     event_poll_seconds: Seconds = 1.0
     event_log_retention: Positive = 100_000
     replay_max_events: Positive = 10_000
 
-    # Persisted documents (api.persisted): APQ cache, and the trusted-documents manifest.
+    # Persisted documents (engine.persisted): APQ cache, and the trusted-documents manifest.
     persisted_queries: bool = True
     persisted_query_cache_bytes: Positive = 16 * 1024 * 1024
     persisted_query_ttl_seconds: Positive = 24 * 3600
     persisted_query_redis_prefix: Name = "gql_feed:apq:"
     trusted_documents: Path | None = None
 
-    # Encoded answers to queries, kept until the next event (api.response_cache); 0: off.
+    # Encoded answers to queries, kept until the next event (engine.response_cache); 0: off.
     response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
-    # Queries that may start per turn of the event loop while a mutation runs (api.priority):
+    # Queries that may start per turn of the event loop while a mutation runs (engine.priority):
     # 0.25 is one every fourth turn.
     reads_per_turn_while_writing: Annotated[float, Field(gt=0, le=1000)] = 0.25
 

@@ -584,6 +584,7 @@ PRIVATE_USES = {
     r"\bValidationAbortedError\b": "graphql.validation.validate",
     r"\bgraphql\.(execution\.collect_fields|validation\.validate)\b": "a private module",
     r"\bwebsockets_sansio_impl\b": "uvicorn's WebSocket protocol",
+    r"\bhttptools_impl\b": "uvicorn's HTTP protocol",
     r"\bsignal\.getsignal\b": "uvicorn's installed SIGTERM handler",
 }
 
@@ -636,3 +637,9 @@ def test_the_private_use_scan_finds_them(tmp_path: Path) -> None:
         "graphql-core's private executor steps",
         "graphql-core's Executor.build (positional)",
     ]
+
+
+def test_uvicorn_http_protocol_hooks() -> None:
+    """transport/http/protocol.py overrides these; each must still be uvicorn's to override."""
+    for hook in compat_uvicorn.HTTP_PROTOCOL_HOOKS:
+        assert callable(getattr(compat_uvicorn.HttpToolsProtocol, hook, None)), hook

@@ -17,9 +17,11 @@ from gql_feed.transport.streams.streams import HttpStreams, SharedFrames, Stream
 from tests.test_live_units import FakeSocket, Released
 
 
-def body_stream(framing: Any, limit: int = 3) -> tuple[StreamConnection, FakeSocket, Released]:
+def body_stream(
+    framing: Any, limit: int = 3, byte_limit: int = 1 << 20
+) -> tuple[StreamConnection, FakeSocket, Released]:
     socket, released = FakeSocket(), Released()
-    conn = StreamConnection(socket.send, limit, released, framing)  # type: ignore[arg-type]
+    conn = StreamConnection(socket.send, limit, released, framing, byte_limit)  # type: ignore[arg-type]
     return conn, socket, released
 
 
@@ -62,6 +64,24 @@ async def test_a_slow_stream_is_ended_and_released_at_once() -> None:
         b": " + SLOW_CONSUMER_REASON.encode() + b"\n\n",
     ]
     assert [m.get("more_body") for m in socket.sent] == [True, False]
+
+
+async def test_a_stream_is_a_slow_consumer_past_its_backlog_in_bytes() -> None:
+    """Few frames but big ones: the byte bound ends the stream, not the frame count."""
+    conn, socket, released = body_stream(SseFraming(), limit=500, byte_limit=10_000)
+    socket.gate = asyncio.get_running_loop().create_future()
+    conn.send_bytes(b"in flight")
+    for _ in range(4):
+        conn.send_bytes(b"x" * 2_500)  # 10,000 bytes queued: at the bound, still kept
+    assert released.calls == 0
+    conn.send_bytes(b"y")
+    assert released.calls == 1
+    socket.gate.set_result(None)
+    await conn.flushed(1)
+    assert [m["body"] for m in socket.sent] == [
+        b"in flight",
+        b": " + SLOW_CONSUMER_REASON.encode() + b"\n\n",
+    ]
 
 
 def test_the_accept_header_picks_the_transport() -> None:

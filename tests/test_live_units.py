@@ -109,6 +109,22 @@ async def test_overflowing_the_backlog_closes_with_1013_and_releases_at_once() -
     assert socket.sent[-1]["reason"] == SLOW_CONSUMER_REASON
 
 
+async def test_a_socket_past_its_backlog_in_bytes_is_a_slow_consumer() -> None:
+    """Few frames but big ones: the byte bound closes the socket, not the frame count."""
+    socket, released = FakeSocket(), Released()
+    conn = Connection(socket.send, 500, released, 10_000)  # type: ignore[arg-type]
+    socket.gate = asyncio.get_running_loop().create_future()
+    conn.send_text("in flight")
+    for _ in range(4):
+        conn.send_text("x" * 2_500)  # 10,000 characters queued: at the bound, still kept
+    assert released.calls == 0
+    conn.send_text("y")
+    assert released.calls == 1
+    socket.gate.set_result(None)
+    await conn.flushed(1)
+    assert socket.texts() == ["in flight", "close 1013"]
+
+
 async def test_a_vanished_peer_releases_everything() -> None:
     conn, socket, released = connection()
     socket.gone = True

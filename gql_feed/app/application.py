@@ -48,6 +48,7 @@ from gql_feed.storage.images import CONTENT_TYPES, ImageStore
 from gql_feed.storage.log_version import LogVersion
 from gql_feed.storage.orphans import sweep_orphan_images
 from gql_feed.transport.http.body_limit import BodySizeLimit
+from gql_feed.transport.http.deadlines import BodyDeadline
 from gql_feed.transport.http.page_headers import page_headers
 from gql_feed.transport.http.view import CsrfGuard, GraphQLView
 from gql_feed.transport.streams.streams import StreamsOrView
@@ -106,7 +107,14 @@ def build_services(
     return Services(
         settings=settings,
         accounts=accounts,
-        posts=PostService(db, images, publisher, settings.max_per_page, settings.max_first),
+        posts=PostService(
+            db,
+            images,
+            publisher,
+            settings.max_per_page,
+            settings.max_first,
+            settings.max_page_offset,
+        ),
         tokens=tokens,
         hub=hub,
         tickets=tickets,
@@ -222,7 +230,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
         subscription_protocols=(),
     )
-    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)]
+    middleware = [
+        Middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds),
+        Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
+    ]
     if settings.cors_origins:
         # First, so that even a refusal (413) carries the CORS headers a browser needs.
         middleware.insert(

@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any, Final
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as HttpToolsProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -123,3 +124,17 @@ def _warn_once(what: str) -> None:
     if not _warned:
         _warned = True
         logger.warning("%s: live frames go through the ordinary ASGI send", what)
+
+
+# uvicorn's HTTP/1.1 protocol on httptools (what `uvicorn[standard]` picks), from a module
+# uvicorn does not export; checked against 0.54.0. `transport.http.protocol` subclasses it
+# and overrides these methods (parser callbacks and uvicorn's own plain-text refusal),
+# reading the `url`, `transport` and `loop` attributes they set.
+HTTP_PROTOCOL_HOOKS = (
+    "connection_made",
+    "connection_lost",
+    "on_message_begin",
+    "on_url",
+    "on_headers_complete",
+    "send_400_response",
+)

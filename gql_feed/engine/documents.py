@@ -110,7 +110,7 @@ class Operation:
 
 class DocumentCache:
     """Parse, validate and analyse operations; remember them, up to `max_bytes` in weight
-    (each entry weighs its text and its syntax tree, see `api.parsing`)."""
+    (each entry weighs its text and its syntax tree, see `engine.parsing`)."""
 
     def __init__(self, schema: strawberry.Schema, max_bytes: int = 32 * 1024 * 1024) -> None:
         self.schema = schema
@@ -155,7 +155,7 @@ class DocumentCache:
             async with runner.operation():
                 failure = await prepare_operation(schema, context, runner)
         except GraphQLError as error:
-            # What the parser refused (api.extensions.CachedParser), already classified.
+            # What the parser refused (engine.extensions.CachedParser), already classified.
             return Invalid([error])
         except MissingQueryError:
             return Invalid([GraphQLError("The operation has no query text.")])

@@ -46,7 +46,7 @@ class HideSuggestions(ValidationRule):
     graphql-core's rules consult `context.hide_suggestions`, which `validate()` only sets
     from an argument strawberry never passes; every rule is constructed before the
     document is visited, so setting it here reaches all of them. Execution-time messages
-    (variable values) are stripped by `api.errors.classify` instead.
+    (variable values) are stripped by `engine.errors.classify` instead.
     """
 
     def __init__(self, context: ValidationContext) -> None:
@@ -98,7 +98,7 @@ class CachedValidation(SchemaExtension):
 
 class DeclaredVariables(SchemaExtension):
     """Drop the variables the operation does not declare (graphql-core ignores them),
-    before anything walks them: the NUL check, the cost (`api.variables`)."""
+    before anything walks them: the NUL check, the cost (`engine.variables`)."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -109,11 +109,11 @@ class DeclaredVariables(SchemaExtension):
 
 
 class CostLimit(SchemaExtension):
-    """Refuse an operation costing more than `max_cost` (see `api.cost`), with the cost.
+    """Refuse an operation costing more than `max_cost` (see `engine.cost`), with the cost.
 
     Runs once the document is valid, with this request's variables: the sizes they give
     are the ones the operation would use. A whole HTTP batch is also checked at once,
-    before any of it runs (`api.http`). The cost of a big document is counted on a
+    before any of it runs (`transport.http.view`). The cost of a big document is counted on a
     document thread (and not remembered: its validation is).
     """
 
@@ -152,7 +152,7 @@ class RefuseNulCharacters(SchemaExtension):
     NUL outside a string is a syntax error, but graphql-core's lexer lets one through
     inside a string or block string, so literals are checked when the text holds either
     a raw NUL or a `\\u` escape; JSON variables can carry one too. Big variables and
-    documents are walked on a document thread (`api.variables`).
+    documents are walked on a document thread (`engine.variables`).
     """
 
     async def on_validate(self) -> AsyncIterator[None]:
@@ -197,7 +197,7 @@ class _NulLiterals(Visitor):
 
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     """Depth, alias and `__schema` limits as plain validation rules, linear in the
-    document (`api.rules`), one class for the schema's life.
+    document (`engine.rules`), one class for the schema's life.
 
     graphql-core's own MaxIntrospectionDepthRule (in its specified rules) already stops
     cyclic introspection queries, which the depth limit deliberately does not count.

@@ -1,6 +1,6 @@
 """Execution results and errors as the JSON text that goes into a frame.
 
-Every error passes through `api.errors.classify` first, so a client sees the same codes
+Every error passes through `engine.errors.classify` first, so a client sees the same codes
 over the socket as over HTTP, and nothing unexpected leaks.
 """
 

@@ -9,7 +9,7 @@ fragment; a fragment's totals are then worked out once, in dependency order, and
 every spread. The messages are strawberry's, and the counts the same: a fragment spread
 twice counts twice, introspection fields do not add depth.
 
-`deadline` bounds the time a validation takes on the thread that runs it (`api.parsing`).
+`deadline` bounds the time a validation takes on the thread that runs it (`engine.parsing`).
 """
 
 from __future__ import annotations

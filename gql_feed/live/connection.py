@@ -17,7 +17,9 @@ That behaviour is undocumented: `compat.uvicorn.start_send` does it, and its tes
   exists, new frames go to a deque, so order is kept; the task removes itself when
   the deque is empty, with no await between that check and its removal.
 
-The deque is bounded by `ws_send_backlog`. A socket that exceeds it is a slow consumer:
+The deque is bounded twice: by `ws_send_backlog` frames and by `ws_send_backlog_bytes`
+bytes (a frame of 30 aliased post contents weighs 150 kB, so a count alone let two
+stalled readers hold hundreds of megabytes). A socket past either is a slow consumer:
 its subscriptions are released at once (so the memory is freed and the fan-out stops
 spending time on it) and it is closed with 1013 "try again later", telling the client
 to come back with `postEvents(after: <last id it received>)`: only the client knows which
@@ -49,9 +51,19 @@ from gql_feed.live.frames import Flusher, OutFrame, flusher
 
 CoroutineSend = Callable[[Message], Coroutine[Any, Any, None]]
 
+# What `ws_send_backlog_bytes` defaults to (config.Settings), for connections built alone.
+DEFAULT_BYTE_LIMIT = 1024 * 1024
+
 SLOW_CONSUMER_REASON = (
     "Slow consumer: reconnect and resume with postEvents(after: <last id you received>)"
 )
+
+
+def message_size(message: Message) -> int:
+    """What a queued message weighs: its body's or its text's length (a text frame's
+    characters: its bytes for the ASCII JSON the server writes)."""
+    data = message.get("body") or message.get("text") or message.get("bytes") or b""
+    return len(data)
 
 
 class Resume:
@@ -98,11 +110,14 @@ class Connection:
     """
 
     __slots__ = (
+        "_backlog_bytes",
         "_backlog_limit",
+        "_byte_limit",
         "_direct",
         "_drainer",
         "_flusher",
         "_outbox",
+        "_outbox_bytes",
         "_pending",
         "_release",
         "_send",
@@ -110,11 +125,18 @@ class Connection:
     )
 
     def __init__(
-        self, send: CoroutineSend, backlog_limit: int, release: Callable[[], None]
+        self,
+        send: CoroutineSend,
+        backlog_limit: int,
+        release: Callable[[], None],
+        byte_limit: int = DEFAULT_BYTE_LIMIT,
     ) -> None:
         self._send = send
         self.closing = False
         self._backlog_limit = backlog_limit
+        self._byte_limit = byte_limit
+        self._backlog_bytes = 0  # of the messages in `_pending`
+        self._outbox_bytes = 0
         self._release = release
         self._pending: deque[Message] | None = None
         self._drainer: asyncio.Task[None] | None = None
@@ -136,10 +158,12 @@ class Connection:
         outbox = self._outbox
         if outbox is None:
             self._outbox = [frame]
+            self._outbox_bytes = len(frame.text)
             self._flusher.add(self)
             return
         outbox.append(frame)
-        if len(outbox) >= self._backlog_limit:
+        self._outbox_bytes += len(frame.text)
+        if len(outbox) >= self._backlog_limit or self._outbox_bytes >= self._byte_limit:
             self.flush()  # never more than a backlog's worth waiting for one flush
 
     def flush(self) -> tuple[int, int]:
@@ -179,14 +203,20 @@ class Connection:
             self._enqueue(message)
 
     def _enqueue(self, message: Message) -> None:
-        """Queue a message behind the drain task; past the backlog, a slow consumer."""
+        """Queue a message behind the drain task; past the backlog (in frames or in
+        bytes), a slow consumer."""
         pending = self._pending
-        if pending is not None and len(pending) >= self._backlog_limit:
+        if pending is None:
+            return
+        size = message_size(message)
+        if len(pending) >= self._backlog_limit or (
+            pending and self._backlog_bytes + size > self._byte_limit
+        ):
             metrics.SLOW_CONSUMERS.inc()
             self.close(CloseCode.TRY_AGAIN_LATER, SLOW_CONSUMER_REASON)
             return
-        if pending is not None:
-            pending.append(message)
+        pending.append(message)
+        self._backlog_bytes += size
 
     def close(self, code: int, reason: str = "") -> None:
         """Release everything now, and send the close frame after any frame in flight.
@@ -207,6 +237,7 @@ class Connection:
         if self._drainer is not None and self._pending is not None:
             self._pending.clear()
             self._pending.append(message)
+            self._backlog_bytes = message_size(message)
         else:
             self._write(message)
 
@@ -222,6 +253,7 @@ class Connection:
         self._outbox = None
         if self._pending is not None:
             self._pending.clear()
+            self._backlog_bytes = 0
         self._release()
 
     async def flushed(self, seconds: float) -> None:
@@ -255,10 +287,13 @@ class Connection:
         try:
             await Resume(coro, suspended)
             while pending:
-                await self._send(pending.popleft())
+                message = pending.popleft()
+                self._backlog_bytes -= message_size(message)
+                await self._send(message)
         except Exception:
             self.lost()
         finally:
             self._drainer = None
             if not pending:
                 self._pending = None
+                self._backlog_bytes = 0

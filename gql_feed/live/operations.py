@@ -22,6 +22,7 @@ from gql_feed.engine.documents import DocumentCache, Invalid, Operation
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.groups import Group, GroupKey, Groups, Subscriber, TooManyGroups
+from gql_feed.live.quotas import UserQuotas
 from gql_feed.live.replay import replay
 from gql_feed.schema.context import Context, Services
 from gql_feed.services.errors import BadUserInput
@@ -68,6 +69,7 @@ class Operations:
         self.groups = Groups(
             buffer_limit=settings.replay_max_events, max_groups=settings.live_max_groups
         )
+        self.quotas = UserQuotas.for_settings(settings)
 
     async def prepare(self, request: Request) -> Operation | Invalid:
         return await self.documents.prepare(request.query, request.operation_name)
@@ -84,7 +86,8 @@ class Operations:
         """Join (or found) the subscriber's group; errors if the request cannot run.
 
         `held` are the groups the subscriber's connection is in already: joining one more
-        than `ws_max_groups_per_connection` is refused. `resume_after` is a resume point
+        than `ws_max_groups_per_connection` is refused, and so is one past its user's
+        caps (`quotas`). `resume_after` is a resume point
         the transport carries (SSE's Last-Event-ID): it is newer than the operation's own
         `after`, so it wins.
         """
@@ -138,6 +141,9 @@ class Operations:
                 "subscribe again with an operation and variables this connection already uses."
             )
             return [feed_error(refusal)]
+        user_refusal = self.quotas.refusal(claims.user_id, key)
+        if user_refusal is not None:
+            return [feed_error(user_refusal)]
 
         def build() -> Group:
             return self._group(key, operation, request, claims, action_names)
@@ -148,6 +154,7 @@ class Operations:
             return failed.errors
         except TooManyGroups as refusal:
             return [feed_error(refusal)]
+        self.quotas.joined(claims.user_id, subscriber)
         upto = self.services.hub.last_id
         subscriber.since = upto
         if after is not None:
@@ -160,6 +167,7 @@ class Operations:
         await replay(subscriber, self.services.hub, after, upto, self.settings.replay_max_events)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.quotas.left(subscriber)
         self.groups.leave(subscriber)
 
     async def execute(self, request: Request, claims: Claims, client: str) -> str:

@@ -80,6 +80,18 @@ _FEED = _WITH_CREATOR.order_by(_POSTS.c.id.desc()).limit(bindparam("limit"))
 _FEED_AFTER = _FEED.where(_POSTS.c.id < bindparam("before"))
 
 
+# A `count(*)` or an OFFSET over at most this many rows may run on the event loop (well
+# under a millisecond); past it, on a reader thread (`Database.run_scan`).
+LOOP_SCAN_ROWS = 10_000
+
+
+@dataclass(slots=True)
+class TableSize:
+    """The number of posts as the last page read counted it (None before the first)."""
+
+    total: int | None = None
+
+
 class Publisher(Protocol):
     """Sends a committed event to every process; must not raise (the log keeps the event)."""
 
@@ -208,6 +220,9 @@ class PostService:
     publisher: Publisher
     max_per_page: int
     max_first: int
+    max_page_offset: int = 10_000
+    # The posts' total as last counted: whether counting it again may run on the loop.
+    table: TableSize = dataclass_field(default_factory=lambda: TableSize())
 
     async def create(
         self, viewer_id: int, title: str, content: str, image: Readable
@@ -328,23 +343,37 @@ class PostService:
         return await self.db.run_read(read)
 
     async def page(self, page: int, per_page: int) -> PostPage:
+        """A numbered page and the total. Both cost time in proportion to the table (the
+        OFFSET walks the rows before the page, `count(*)` all of them), so the depth is
+        bounded (`max_page_offset`) and, once the table is larger than `LOOP_SCAN_ROWS`
+        (or before its size is known), the read runs on a reader thread, not the loop."""
         problems: dict[str, str] = {}
         if page < 1:
             problems["page"] = "The page must be at least 1."
         if not 1 <= per_page <= self.max_per_page:
             problems["perPage"] = f"perPage must be between 1 and {self.max_per_page}."
+        offset = (max(page, 1) - 1) * per_page
+        if not problems and offset > self.max_page_offset:
+            problems["page"] = (
+                f"Pages reach at most {self.max_page_offset} posts deep (this one starts "
+                f"after {offset}); go further with feed(first:, after:)."
+            )
         if problems:
             raise BadUserInput(problems)
 
         def read(connection: Connection) -> PostPage:
-            rows = connection.execute(
-                _PAGE, {"limit": per_page, "offset": (page - 1) * per_page}
-            ).all()
+            rows = connection.execute(_PAGE, {"limit": per_page, "offset": offset}).all()
             total = rows[0].total if rows else connection.scalar(_COUNT_POSTS) or 0
             creators = {row.creator_id: _creator_of(row) for row in rows}
             return PostPage([_post_of(row) for row in rows], total, page, per_page, creators)
 
-        return await self.db.run_read(read)
+        known = self.table.total
+        if known is None or known > LOOP_SCAN_ROWS or offset > LOOP_SCAN_ROWS:
+            result = await self.db.run_scan(read)
+        else:
+            result = await self.db.run_read(read)
+        self.table.total = result.total
+        return result
 
     async def feed(self, first: int, after: str | None) -> FeedSlice:
         if not 1 <= first <= self.max_first:

@@ -101,6 +101,15 @@ class Database:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             return await connection.run_sync(work)
 
+    async def run_scan(self, work: Callable[[Connection], T]) -> T:
+        """Run `work`, a read whose cost grows with a table (a `count(*)`, a deep
+        `OFFSET`), where it cannot hold the event loop: on SQLite a reader thread (tens of
+        milliseconds on a table of half a million rows would stall every other client);
+        on PostgreSQL asyncpg, as `run_read` does."""
+        if self.sqlite_reader is not None:
+            return await self.sqlite_reader.run(work)
+        return await self.run_read(work)
+
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` as one write transaction on a plain connection; commit if it returns.
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import DocumentNode, GraphQLError, get_operation_ast
+from graphql import DocumentNode, FieldNode, GraphQLError, get_operation_ast
 from graphql import OperationType as OperationKind
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -59,6 +59,8 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 # Apollo Server sends this with refusals so that no CDN caches a "not found" for a hash.
 SUBSCRIPTION = OperationType.SUBSCRIPTION
 MUTATION = OperationKind.MUTATION
+# Mutations that store nothing of the feed's: not paced as writes (`_is_paced_write`).
+NOT_WRITES = frozenset({"login", "signup", "streamTicket", "__typename"})
 # JSON bodies longer than this are decoded in a worker thread (orjson takes about a
 # millisecond per megabyte, far more on a busy machine).
 OFF_LOOP_JSON_BYTES = 256 * 1024
@@ -73,7 +75,7 @@ class FeedRequestData(GraphQLRequestData):
 
 class GraphQLView(GraphQL[Context, None]):
     """Context per request: the services and whoever the bearer token names. Documents
-    come in full, by APQ hash or by trusted-document id (`api.persisted`). As in Apollo
+    come in full, by APQ hash or by trusted-document id (`engine.persisted`). As in Apollo
     Server, a GET runs queries only (a mutation is a 405), subscriptions belong to the
     WebSocket, and every refusal is a GraphQL error body with an `extensions.code`."""
 
@@ -88,7 +90,7 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> None:
         """`checks` should be the schema's own (`schema_extensions`), so that a batch is
         parsed once for its cost and for running it. `priority` paces queries while
-        mutations run (`api.priority`)."""
+        mutations run (`engine.priority`)."""
         super().__init__(**options)
         self.services = services
         self.priority = priority or WritesFirst(services.settings.reads_per_turn_while_writing)
@@ -109,8 +111,9 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             response = await self.answer_json(request)
             if response is None and _is_multipart(request):
-                async with self.priority.write():  # uploads come with mutations only
-                    response = await self.run(request)
+                # Paced as a write only once its body is in and its document parsed and
+                # authorized (`execute_single`): a trickled body holds nothing.
+                response = await self.run(request)
             elif response is None:
                 await self.priority.read()
                 response = await self.run(request)
@@ -160,7 +163,7 @@ class GraphQLView(GraphQL[Context, None]):
             request_data.variables = declared_only(
                 document, request_data.operation_name, request_data.variables
             )
-        if _is_mutation(document, request_data.operation_name):
+        if _is_paced_write(document, request_data.operation_name, context):
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")
                 return orjson.dumps(await self.process_result(request, result))
@@ -246,7 +249,7 @@ class GraphQLView(GraphQL[Context, None]):
         return _request_data(data, protocol)
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> Any:
-        """Strawberry's, with every malformed piece a 400 (`api.multipart`), and
+        """Strawberry's, with every malformed piece a 400 (`transport.http.uploads`), and
         Starlette's own multipart refusals (more than 1,000 files or fields, a field over
         1 MB, a broken body) turned from plain text into the GraphQL JSON error body."""
         try:
@@ -305,6 +308,11 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         query = await self._resolve(request_data)
+        if request_adapter.method == "POST" and _is_paced_write(
+            await self._parsed(query), request_data.operation_name, context
+        ):
+            async with self.priority.write():
+                return await self._execute(query, request_data, context, "POST")
         return await self._execute(query, request_data, context, request_adapter.method)
 
     async def _resolve(self, request_data: GraphQLRequestData) -> str:
@@ -336,7 +344,7 @@ class GraphQLView(GraphQL[Context, None]):
         self, request_data: list[GraphQLRequestData], queries: list[str | HttpRefusal]
     ) -> GraphQLError | None:
         """The refusal of a batch whose operations together cost more than the maximum.
-        Each operation is also held to the maximum alone when it runs (api.extensions);
+        Each operation is also held to the maximum alone when it runs (engine.extensions);
         one that does not parse costs nothing here, and fails on its own."""
         checks = self.checks
         total = 0
@@ -377,11 +385,24 @@ class GraphQLView(GraphQL[Context, None]):
             raise HttpRefusal(400, "BAD_REQUEST", error.as_http_error_reason()) from None
 
 
-def _is_mutation(document: DocumentNode | None, operation_name: str | None) -> bool:
-    """Whether the request runs a mutation (False when the document does not parse or
-    names no such operation: execution says why)."""
-    operation = get_operation_ast(document, operation_name) if document is not None else None
-    return operation is not None and operation.operation is MUTATION
+def _is_paced_write(
+    document: DocumentNode | None, operation_name: str | None, context: Context
+) -> bool:
+    """Whether reads should make way for this request (`engine.priority`): a mutation
+    whose body is in (the caller has it), whose document parses and whose sender's login
+    verified, that writes something. False when the document does not parse or names no
+    such operation (execution says why), for anyone without a login (their mutation
+    fails, or signs up or logs in), and for mutations that only log in or hand out a
+    stream ticket: none of those may slow everyone's reads."""
+    if context.claims is None or document is None:
+        return False
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not MUTATION:
+        return False
+    return any(
+        not isinstance(selection, FieldNode) or selection.name.value not in NOT_WRITES
+        for selection in operation.selection_set.selections
+    )
 
 
 def _is_multipart(request: Request) -> bool:

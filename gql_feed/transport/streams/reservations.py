@@ -14,6 +14,11 @@ between a reservation and its opening nor read twice.
 per process for the "read your inbox" notices). `LocalReservations` keeps it in this
 process, for the in-memory bus (one process), and for the PostgreSQL bus, where every
 request of one client must then reach the same process.
+
+Everything a reservation holds is bounded (`ReservationLimits`): how long one nobody
+opens lives, how many one user may hold, and how many commands, and bytes of them, may
+wait in an inbox for a stream that has not opened (or whose process stopped reading).
+Twenty reservations never opened once took two thousand operations of 60 kB each.
 """
 
 from __future__ import annotations
@@ -29,11 +34,39 @@ from enum import Enum
 from typing import Any, Protocol
 
 from gql_feed.config import Settings
+from gql_feed.transport.streams.reservation_scripts import (
+    CANCEL,
+    CLOSE,
+    DRAIN,
+    OPEN,
+    RESERVE,
+    SUBMIT,
+)
 
 logger = logging.getLogger(__name__)
 
-# A reservation nobody opens is forgotten after this long.
+# A reservation nobody opens is forgotten after this long (GQL_FEED_SSE_RESERVATION_SECONDS).
 RESERVATION_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class ReservationLimits:
+    """The bounds of the registry; the defaults are the settings' (config.Settings)."""
+
+    seconds: float = RESERVATION_SECONDS  # life of a reservation nobody opens
+    per_user: int = 10  # reservations one user may hold at once, opened or not
+    inbox_commands: int = 100  # commands waiting for one stream
+    inbox_bytes: int = 256 * 1024  # and their bytes
+
+    @classmethod
+    def of(cls, settings: Settings) -> ReservationLimits:
+        return cls(
+            settings.sse_reservation_seconds,
+            settings.sse_max_reservations_per_user,
+            settings.sse_reservation_inbox_commands,
+            settings.sse_reservation_inbox_bytes,
+        )
+
 
 Deliver = Callable[[str, list[bytes]], None]
 
@@ -45,6 +78,8 @@ class Outcome(Enum):
     UNKNOWN = "unknown"  # no such reservation (expired, ended) or another user's
     BUSY = "busy"  # the stream is already open / the operation id is in use
     FULL = "full"  # the stream has as many operations as it may
+    CROWDED = "crowded"  # the inbox holds as many commands (or bytes) as it may
+    TOO_MANY = "too_many"  # the user holds as many reservations as they may
 
 
 class Reservations(Protocol):
@@ -56,8 +91,8 @@ class Reservations(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def reserve(self, user_id: int) -> str:
-        """A new reservation for `user_id`; its token."""
+    async def reserve(self, user_id: int) -> str | None:
+        """A new reservation for `user_id`, its token; None if the user holds too many."""
 
     async def open(self, token: str, user_id: int, seconds: float) -> tuple[Outcome, list[bytes]]:
         """Take the stream for this process (for `seconds` at most); the commands waiting."""
@@ -76,7 +111,7 @@ class Reservations(Protocol):
     async def finished(self, token: str, operation_id: str) -> None:
         """An operation ended on its own (an error): its id is free again."""
 
-    async def close(self, token: str) -> None:
+    async def close(self, token: str, user_id: int) -> None:
         """The stream ended: forget the reservation and its operations."""
 
 
@@ -87,6 +122,7 @@ class _Reservation:
     holder: bool = False
     operations: set[str] = field(default_factory=set)
     inbox: list[bytes] = field(default_factory=list)
+    inbox_bytes: int = 0
 
 
 class LocalReservations:
@@ -94,7 +130,8 @@ class LocalReservations:
 
     polled = False
 
-    def __init__(self) -> None:
+    def __init__(self, limits: ReservationLimits | None = None) -> None:
+        self.limits = limits or ReservationLimits()
         self._reservations: dict[str, _Reservation] = {}
         self._deliver: Deliver | None = None
 
@@ -113,13 +150,18 @@ class LocalReservations:
             return None
         return reservation if reservation.user_id == user_id else None
 
-    async def reserve(self, user_id: int) -> str:
+    async def reserve(self, user_id: int) -> str | None:
         now = time.monotonic()
+        held = 0
         for token, reservation in tuple(self._reservations.items()):
             if reservation.expires <= now:
                 del self._reservations[token]
+            elif reservation.user_id == user_id:
+                held += 1
+        if held >= self.limits.per_user:
+            return None
         token = secrets.token_urlsafe(32)
-        self._reservations[token] = _Reservation(user_id, now + RESERVATION_SECONDS)
+        self._reservations[token] = _Reservation(user_id, now + self.limits.seconds)
         return token
 
     async def open(self, token: str, user_id: int, seconds: float) -> tuple[Outcome, list[bytes]]:
@@ -131,6 +173,7 @@ class LocalReservations:
         reservation.holder = True
         reservation.expires = time.monotonic() + seconds
         waiting, reservation.inbox = reservation.inbox, []
+        reservation.inbox_bytes = 0
         return Outcome.DONE, waiting
 
     async def submit(
@@ -143,6 +186,8 @@ class LocalReservations:
             return Outcome.BUSY
         if len(reservation.operations) >= limit:
             return Outcome.FULL
+        if self._crowded(reservation, command):
+            return Outcome.CROWDED
         reservation.operations.add(operation_id)
         self._send(token, reservation, command)
         return Outcome.DONE
@@ -152,6 +197,8 @@ class LocalReservations:
         if reservation is None:
             return Outcome.UNKNOWN
         if operation_id in reservation.operations:
+            if self._crowded(reservation, command):
+                return Outcome.CROWDED
             reservation.operations.discard(operation_id)
             self._send(token, reservation, command)
         return Outcome.DONE
@@ -165,67 +212,34 @@ class LocalReservations:
         if reservation is not None:
             reservation.operations.discard(operation_id)
 
-    async def close(self, token: str) -> None:
+    async def close(self, token: str, user_id: int) -> None:
         self._reservations.pop(token, None)
+
+    def _crowded(self, reservation: _Reservation, command: bytes) -> bool:
+        """Whether `command` would have to wait in an inbox that is full already."""
+        if reservation.holder and self._deliver is not None:
+            return False
+        limits = self.limits
+        return (
+            len(reservation.inbox) >= limits.inbox_commands
+            or reservation.inbox_bytes + len(command) > limits.inbox_bytes
+        )
 
     def _send(self, token: str, reservation: _Reservation, command: bytes) -> None:
         if reservation.holder and self._deliver is not None:
             self._deliver(token, [command])
         else:
             reservation.inbox.append(command)
-
-
-# KEYS: reservation hash, operation ids set, inbox list.
-# ARGV: user id, operation id, command, limit, channel prefix.
-_SUBMIT = """
-if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 'unknown' end
-if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return 'busy' end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'full' end
-local ttl = redis.call('PTTL', KEYS[1])
-redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ttl)
-redis.call('RPUSH', KEYS[3], ARGV[3])
-redis.call('PEXPIRE', KEYS[3], ttl)
-local holder = redis.call('HGET', KEYS[1], 'holder')
-if holder then redis.call('PUBLISH', ARGV[5] .. holder, KEYS[1]) end
-return 'done'
-"""
-
-_CANCEL = """
-if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 'unknown' end
-if redis.call('SREM', KEYS[2], ARGV[2]) == 0 then return 'done' end
-redis.call('RPUSH', KEYS[3], ARGV[3])
-redis.call('PEXPIRE', KEYS[3], redis.call('PTTL', KEYS[1]))
-local holder = redis.call('HGET', KEYS[1], 'holder')
-if holder then redis.call('PUBLISH', ARGV[5] .. holder, KEYS[1]) end
-return 'done'
-"""
-
-# ARGV: user id, process id, milliseconds the stream may stay open.
-_OPEN = """
-if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return {'unknown'} end
-if redis.call('HEXISTS', KEYS[1], 'holder') == 1 then return {'busy'} end
-redis.call('HSET', KEYS[1], 'holder', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-local waiting = redis.call('LRANGE', KEYS[3], 0, -1)
-redis.call('DEL', KEYS[3])
-table.insert(waiting, 1, 'done')
-return waiting
-"""
-
-_DRAIN = """
-local waiting = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return waiting
-"""
+            reservation.inbox_bytes += len(command)
 
 
 class RedisReservations:
     """The registry in Redis, shared by every process on the bus.
 
-    Keys are `<prefix><token>` (a hash: user, holder), `…:ops` (a set) and `…:inbox` (a
-    list), all expiring with the reservation. Each process listens on
+    Keys are `<prefix><token>` (a hash: user, holder, bytes in the inbox), `…:ops` (a
+    set) and `…:inbox` (a list), all expiring with the reservation, and
+    `<prefix>user:<id>`, the user's reservations (a sorted set by expiry) for the per-user
+    bound. Each process listens on
     `<prefix>process:<its id>`, where a notice names the reservation whose inbox to read.
     Pub/sub is at most once (a notice sent while the connection is down is lost), so open
     streams also read their inbox at each keep-alive.
@@ -233,17 +247,20 @@ class RedisReservations:
 
     polled = True
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, limits: ReservationLimits | None = None) -> None:
         from redis.asyncio import Redis
 
+        self.limits = limits or ReservationLimits()
         self.redis: Any = Redis.from_url(url)
         self.prefix = prefix
         self.process = secrets.token_hex(8)
         self._listener: asyncio.Task[None] | None = None
-        self._submit = self.redis.register_script(_SUBMIT)
-        self._cancel = self.redis.register_script(_CANCEL)
-        self._open = self.redis.register_script(_OPEN)
-        self._drain = self.redis.register_script(_DRAIN)
+        self._submit = self.redis.register_script(SUBMIT)
+        self._cancel = self.redis.register_script(CANCEL)
+        self._open = self.redis.register_script(OPEN)
+        self._drain = self.redis.register_script(DRAIN)
+        self._reserve = self.redis.register_script(RESERVE)
+        self._close = self.redis.register_script(CLOSE)
 
     @property
     def _channels(self) -> str:
@@ -275,7 +292,7 @@ class RedisReservations:
                 try:
                     async for message in pubsub.listen():
                         key = message["data"].decode()
-                        waiting = await self._drain(keys=[key + ":inbox"])
+                        waiting = await self._drain(keys=[key + ":inbox", key])
                         if waiting:
                             deliver(key.removeprefix(self.prefix), list(waiting))
                 except asyncio.CancelledError:
@@ -287,16 +304,23 @@ class RedisReservations:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
 
-    async def reserve(self, user_id: int) -> str:
+    def _user_key(self, user_id: int) -> str:
+        return f"{self.prefix}user:{user_id}"
+
+    async def reserve(self, user_id: int) -> str | None:
         token = secrets.token_urlsafe(32)
-        await self.redis.hset(self.prefix + token, "user", str(user_id))
-        await self.redis.expire(self.prefix + token, RESERVATION_SECONDS)
-        return token
+        life = max(1, int(self.limits.seconds * 1000))
+        made = await self._reserve(
+            keys=[self.prefix + token, self._user_key(user_id)],
+            args=[str(user_id), token, _now_ms(), life, self.limits.per_user],
+        )
+        return token if made else None
 
     async def open(self, token: str, user_id: int, seconds: float) -> tuple[Outcome, list[bytes]]:
         milliseconds = max(1000, int(seconds * 1000))
         reply = await self._open(
-            keys=self._keys(token), args=[str(user_id), self.process, milliseconds]
+            keys=[*self._keys(token), self._user_key(user_id)],
+            args=[str(user_id), self.process, milliseconds, _now_ms(), token],
         )
         outcome = Outcome(_text(reply[0]))
         return outcome, [bytes(command) for command in reply[1:]]
@@ -306,33 +330,45 @@ class RedisReservations:
     ) -> Outcome:
         reply = await self._submit(
             keys=self._keys(token),
-            args=[str(user_id), operation_id, command, limit, self._channels],
+            args=[str(user_id), operation_id, command, limit, self._channels, *self._room],
         )
         return Outcome(_text(reply))
 
     async def cancel(self, token: str, user_id: int, operation_id: str, command: bytes) -> Outcome:
         reply = await self._cancel(
-            keys=self._keys(token), args=[str(user_id), operation_id, command, 0, self._channels]
+            keys=self._keys(token),
+            args=[str(user_id), operation_id, command, 0, self._channels, *self._room],
         )
         return Outcome(_text(reply))
 
     async def drain(self, token: str) -> list[bytes]:
         """Pub/sub is at most once: an inbox is also read now and then, without notice."""
-        waiting = await self._drain(keys=[self._keys(token)[2]])
+        key, _, inbox = self._keys(token)
+        waiting = await self._drain(keys=[inbox, key])
         return [bytes(command) for command in waiting]
 
     async def finished(self, token: str, operation_id: str) -> None:
         await self.redis.srem(self._keys(token)[1], operation_id)
 
-    async def close(self, token: str) -> None:
-        await self.redis.delete(*self._keys(token))
+    async def close(self, token: str, user_id: int) -> None:
+        await self._close(keys=[*self._keys(token), self._user_key(user_id)], args=[token])
+
+    @property
+    def _room(self) -> tuple[int, int]:
+        return self.limits.inbox_commands, self.limits.inbox_bytes
 
 
 def reservations_for(settings: Settings) -> Reservations:
     """In the bus's Redis when there is one (every process shares it); else in memory."""
+    limits = ReservationLimits.of(settings)
     if settings.broadcast_url.startswith(("redis://", "rediss://")):
-        return RedisReservations(settings.broadcast_url, settings.broadcast_channel + ":sse:")
-    return LocalReservations()
+        prefix = settings.broadcast_channel + ":sse:"
+        return RedisReservations(settings.broadcast_url, prefix, limits)
+    return LocalReservations(limits)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _text(value: bytes | str) -> str:

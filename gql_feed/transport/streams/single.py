@@ -47,6 +47,7 @@ from gql_feed.live.connection import CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
+from gql_feed.live.quotas import TooManyStreams
 from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
 from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
@@ -74,6 +75,10 @@ BUSY_OPERATION = "An operation with this operationId is already running on this 
 # Commands (start, stop) waiting for one stream's runner; past this the stream ends.
 MAX_QUEUED_COMMANDS = 1_000
 TOO_MANY_COMMANDS = "Too many operations sent at once: reconnect and send fewer."
+CROWDED = (
+    "Too many operations (or bytes of them) wait for this stream: open it with GET, or "
+    "let it take those first."
+)
 
 
 def stream_token(scope: Scope) -> str | None:
@@ -208,6 +213,15 @@ class SingleConnections:
     async def _reserve(self, request: HttpRequest) -> Response:
         claims = await self._bearer(request)
         token = await self.reservations.reserve(claims.user_id)
+        if token is None:
+            most = self.settings.sse_max_reservations_per_user
+            raise HttpRefusal(
+                429,
+                "TOO_MANY_STREAMS",
+                f"At most {most} stream reservations per login at once: open one you hold, "
+                f"or wait for those nobody opens to expire "
+                f"({self.settings.sse_reservation_seconds:g} s).",
+            )
         return PlainTextResponse(token, 201, headers={"cache-control": "no-store"})
 
     async def _submit(self, request: HttpRequest) -> Response:
@@ -273,14 +287,24 @@ class SingleConnections:
         claims, cookie = await self.streams.owner(request)
         stream = SingleStream(token, claims, self._check_inbox)
         seconds = (claims.expires_at - datetime.now(UTC)).total_seconds()
-        outcome, waiting = await self.reservations.open(token, claims.user_id, seconds)
-        _check(outcome, BUSY_STREAM)
+        quotas = self.operations.quotas
+        try:
+            quotas.open_stream(claims.user_id)
+        except TooManyStreams as refusal:
+            raise HttpRefusal(429, refusal.code, refusal.message) from None
+        try:
+            outcome, waiting = await self.reservations.open(token, claims.user_id, seconds)
+            _check(outcome, BUSY_STREAM)
+        except BaseException:
+            quotas.close_stream(claims.user_id)
+            raise
         framing = self.streams.sse.framing
         connection = StreamConnection(
             cast(CoroutineSend, send),
             self.settings.ws_send_backlog,
             lambda: self._release(stream),
             framing,
+            self.settings.ws_send_backlog_bytes,
         )
         stream.connection = connection
         ticker = self.streams.sse.ticker
@@ -305,12 +329,13 @@ class SingleConnections:
             ticker.remove(stream)
             try:
                 # Before the stream stops counting: once it is gone, so is its reservation.
-                await self.reservations.close(token)
+                await self.reservations.close(token, claims.user_id)
             except Exception:
                 # It expires by itself when the login does; nothing can reopen it meanwhile.
                 logger.warning("Forgetting an SSE reservation failed", exc_info=True)
             if self._open.get(token) is stream:
                 del self._open[token]
+            quotas.close_stream(claims.user_id)
             await connection.flushed(FLUSH_SECONDS)
 
     def _check_inbox(self, stream: SingleStream) -> None:
@@ -464,6 +489,8 @@ def _operation_id(value: object) -> str:
 
 
 def _check(outcome: Outcome, busy: str) -> None:
+    if outcome is Outcome.CROWDED:
+        raise HttpRefusal(429, "TOO_MANY_REQUESTS", CROWDED, {"retry-after": "1"})
     if outcome is Outcome.UNKNOWN:
         raise HttpRefusal(404, "NOT_FOUND", UNKNOWN)
     if outcome is Outcome.BUSY:

@@ -35,10 +35,11 @@ from gql_feed.engine.documents import Invalid
 from gql_feed.engine.requests import MalformedRequest, OperationPayload, operation_payload
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
-from gql_feed.live.connection import Connection, CoroutineSend
+from gql_feed.live.connection import DEFAULT_BYTE_LIMIT, Connection, CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request, resume_point
+from gql_feed.live.quotas import TooManyStreams
 from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
 from gql_feed.services.errors import BadUserInput, EventLogExpired
@@ -108,8 +109,9 @@ class StreamConnection(Connection):
         backlog_limit: int,
         release: Callable[[], None],
         framing: Framing,
+        byte_limit: int = DEFAULT_BYTE_LIMIT,
     ) -> None:
-        super().__init__(send, backlog_limit, release)
+        super().__init__(send, backlog_limit, release, byte_limit)
         self.framing = framing
 
     def send_bytes(self, data: bytes) -> None:
@@ -234,10 +236,20 @@ class HttpStreams:
             query, payload.get("operationName"), payload.get("variables") or {}
         )
         operation = await self.operations.prepare(operation_request)
+        quotas = self.operations.quotas
+        try:
+            quotas.open_stream(claims.user_id)
+        except TooManyStreams as refusal:
+            await HttpRefusal(429, refusal.code, refusal.message).response()(scope, receive, send)
+            return
         stream = HttpStream(self.operations)
         framing = frames.framing
         connection = StreamConnection(
-            cast(CoroutineSend, send), self.settings.ws_send_backlog, stream.release, framing
+            cast(CoroutineSend, send),
+            self.settings.ws_send_backlog,
+            stream.release,
+            framing,
+            self.settings.ws_send_backlog_bytes,
         )
         stream.connection = connection
         headers = [
@@ -247,9 +259,9 @@ class HttpStreams:
         ]
         if cookie is not None:
             headers.append((b"set-cookie", cookie_header(request, *cookie)))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        connection.send_bytes(framing.opening)
         try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            connection.send_bytes(framing.opening)
             errors = self._subscribe(
                 stream, frames, operation, operation_request, claims, resume_after
             )
@@ -266,6 +278,7 @@ class HttpStreams:
             connection.lost()
             frames.ticker.remove(stream)
             self._streams.discard(stream)
+            quotas.close_stream(claims.user_id)
             await connection.flushed(FLUSH_SECONDS)
 
     def _subscribe(

@@ -64,6 +64,7 @@ class LiveProtocol(ABC):
     # Thousands of these live at once: no per-instance __dict__.
     __slots__ = (
         "_prepared",
+        "_stream_owner",
         "active",
         "claims",
         "connection",
@@ -90,7 +91,9 @@ class LiveProtocol(ABC):
         self.settings = settings
         self.tokens = tokens
         self.scope = scope
-        self.connection = Connection(send, settings.ws_send_backlog, self.release)
+        self.connection = Connection(
+            send, settings.ws_send_backlog, self.release, settings.ws_send_backlog_bytes
+        )
         self.claims: Claims | None = None
         self.init_received = False
         self.init_deadline: float | None = time.monotonic() + settings.ws_init_timeout_seconds
@@ -98,6 +101,8 @@ class LiveProtocol(ABC):
         self.active: dict[str, Subscriber | Starting] = {}
         # Set once the last operation to start has its document (see _prepare_and_run).
         self._prepared: asyncio.Future[None] | None = None
+        # The user this connection counts as a stream for (live.quotas), once known.
+        self._stream_owner: int | None = None
 
     # Messages in.
 
@@ -158,6 +163,9 @@ class LiveProtocol(ABC):
             self.operations.services, payload, self._upgrade_authorization()
         )
         remaining = (claims.expires_at - datetime.now(UTC)).total_seconds()
+        if not self.connection.closing:
+            self.operations.quotas.open_stream(claims.user_id)  # TooManyStreams past the cap
+            self._stream_owner = claims.user_id
         self.claims = claims
         self.expires_at = time.monotonic() + remaining
         self.init_deadline = None
@@ -277,6 +285,9 @@ class LiveProtocol(ABC):
     def release(self) -> None:
         """The connection is over: free every operation now (called once, by Connection)."""
         self.init_deadline = self.expires_at = None  # nothing left for the ticker to do
+        owner, self._stream_owner = self._stream_owner, None
+        if owner is not None:
+            self.operations.quotas.close_stream(owner)
         active, self.active = self.active, {}
         for entry in active.values():
             self._discard(entry)
