@@ -45,8 +45,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine import execution
+from gql_feed.engine.admission import http_context
 from gql_feed.engine.executable import QuietErrors
-from gql_feed.schema.context import Context
 from gql_feed.schema.root import Mutation, Query, Subscription
 from tests.asgi import app_client, create_post, user_with_token
 from tests.decorate import Arguments, vary
@@ -271,7 +271,7 @@ FEED_QUERIES = ["me", "user", "post", "posts", "feed"]
 
 async def feed_outcome(feed: Feed, schema: strawberry.Schema, token: str, query: str,
                        variables: dict[str, Any]) -> str:  # fmt: skip
-    context = await Context.from_authorization(feed.services, f"Bearer {token}", "test")
+    context = await http_context(feed.services, f"Bearer {token}", "test")
     result = await schema.execute(query, variable_values=variables, context_value=context)
     return outcome(result, None)
 
