@@ -20,8 +20,10 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -317,3 +319,21 @@ def test_variations_are_valid() -> None:
             assert validate(schema, parse(print_ast(varied))) == [], print_ast(varied)
 
     run()
+
+
+def test_a_coroutine_made_by_each_read_is_awaited_once_and_never_left(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """`MoodyPet.mood` makes a new coroutine on every read: the short path, which reads
+    it first, must close its own, and the usual path awaits the one it reads."""
+    query = "{ pets { name mood } firstPet { name } }"
+    PREPARED.clear()
+    PREPARED[query] = (parse(query), [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = loop.run_until_complete(ZOO.execute(query, context_value=counts()))
+        gc.collect()
+    assert result.errors is None
+    assert result.data is not None
+    assert [pet["mood"] for pet in result.data["pets"]] == [None, None, None, "moody"]
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
