@@ -18,9 +18,9 @@ import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gql_feed.engine import execution
+from gql_feed.engine.admission import http_context
 from gql_feed.engine.executable import QuietErrors
 from gql_feed.engine.execution import FeedExecutor
-from gql_feed.schema.context import Context
 from gql_feed.schema.root import Mutation, Query, Subscription
 from tests.asgi import create_post, user_with_token
 
@@ -74,7 +74,7 @@ async def both(
     schema = client.app.state.schema  # type: ignore[attr-defined]
     results = []
     for each in (schema, PLAIN):
-        context = await Context.from_authorization(services, f"Bearer {token}", "test")
+        context = await http_context(services, f"Bearer {token}", "test")
         results.append(
             plain_json(await each.execute(query, variable_values=variables, context_value=context))
         )

@@ -16,7 +16,7 @@ import strawberry
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLField, GraphQLSchema
 from graphql.execution import Executor
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol, BaseView
@@ -104,6 +104,13 @@ def extensions_runner(
     for extension in extensions:
         extension.execution_context = context
     return schema.create_extensions_runner(context, extensions)
+
+
+def extension_instances(schema: strawberry.Schema) -> list[SchemaExtension]:
+    """Fresh instances of the schema's extensions, strawberry's own directive handling
+    included (it adds one when the schema has directives): `Schema.get_extensions` is
+    public but undocumented."""
+    return list(schema.get_extensions())
 
 
 def validate_with_strawberry_rules(

@@ -7,7 +7,14 @@ page of ten posts with their creators has about ninety such fields: they were mo
 read's CPU time. This executor completes them directly and hands every other field to
 graphql-core unchanged.
 
-A field takes the short path when all of these hold:
+Nothing may be able to observe the difference, so the short path is off for a whole
+execution when any of these holds, decided once per execution and operation, not per value:
+- resolver middleware is installed: strawberry runs every schema extension's `resolve` hook,
+  and its own handling of custom directives, as graphql-core middleware around every field;
+- the operation or one of its fragments carries a directive other than `@skip`/`@include`
+  (on a field, a fragment spread or an inline fragment).
+
+Otherwise a field takes the short path when all of these hold:
 - it takes no arguments, and it is an attribute (strawberry's default resolver,
   `compat.strawberry.attribute_name`), a context field (`types.CONTEXT_FIELDS`: computed from the
   object and the request's context, by the same function its resolver calls) or
@@ -18,41 +25,50 @@ A field takes the short path when all of these hold:
 
 The values are coerced by the same scalar and enum types graphql-core would use. What the
 short path cannot finish (a null where the type forbids one, a value a scalar refuses, an
-exception) makes it run that object's fields again the usual way, which then reports
-exactly the error graphql-core would have. Reading an attribute or a context field has no
-side effect, so doing it twice changes nothing else.
+exception, an awaitable value) makes it run that object's fields again the usual way, which
+then reports exactly the error graphql-core would have, or awaits the value as it would.
+Reading an attribute or a context field has no side effect, so doing it twice changes
+nothing else; a coroutine that a read makes afresh each time (a property) is closed, not
+left un-awaited, since the usual path reads and awaits its own.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    GraphQLID,
-    GraphQLLeafType,
+    BREAK,
+    DirectiveNode,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
-    GraphQLString,
+    Node,
+    Visitor,
     is_leaf_type,
+    visit,
 )
-from graphql.pyutils import AwaitableOrValue, Path, Undefined
+from graphql.pyutils import AwaitableOrValue, Path
 
 from gql_feed.compat.graphql_core import FieldDetailsList, FieldsExecutor, GroupedFieldSet
 from gql_feed.compat.strawberry import attribute_name
+from gql_feed.engine.completion import (
+    AwaitableValue,
+    Complete,
+    IsAwaitable,
+    Unfinished,
+    as_is,
+    leaf,
+    list_of,
+    non_null,
+    not_awaitable,
+    nullable,
+)
 from gql_feed.schema.types import CONTEXT_FIELDS
-
-Complete = Callable[[Any, Any], Any]
-"""(raw value, request context) -> the value for the response; raises `_Unfinished`."""
-
-
-class _Unfinished(Exception):
-    """The short path met something only the usual path reports properly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +80,23 @@ class Step:
     attribute: str | None
     read: Callable[[Any, Any], Any] | None
     complete: Complete
+
+    def value(self, source: Any, context: Any) -> Any:
+        if self.attribute is not None:
+            return getattr(source, self.attribute)
+        return self.read(source, context)  # type: ignore[misc]  # one or the other
+
+    def let_go(self, source: Any, context: Any, raw: Any) -> None:
+        """Close a coroutine the read made afresh (reading again gives another): the
+        usual path makes and awaits its own, and this one would never be awaited."""
+        try:
+            again = self.value(source, context)
+        except Exception:
+            again = None
+        if again is not raw:
+            for made in (raw, again):
+                if isinstance(made, Coroutine):
+                    made.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +112,19 @@ class Shape:
     order: tuple[str, ...]
 
     def read(self, source: Any, context: Any) -> dict[str, Any]:
-        """The short-path fields of one object; raises `_Unfinished`."""
+        """The short-path fields of one object; raises `Unfinished`."""
         values: dict[str, Any] = {}
         for step in self.steps:
             try:
-                if step.attribute is not None:
-                    raw = getattr(source, step.attribute)
-                else:
-                    raw = step.read(source, context)  # type: ignore[misc]  # one or the other
+                raw = step.value(source, context)
             except Exception as error:
-                raise _Unfinished from error
-            values[step.name] = step.complete(raw, context)
+                raise Unfinished from error
+            try:
+                values[step.name] = step.complete(raw, context)
+            except AwaitableValue as pending:
+                if pending.value is raw:
+                    step.let_go(source, context, raw)
+                raise
         return values
 
 
@@ -117,7 +152,10 @@ class OperationShapes:
     """
 
     schema: GraphQLSchema
+    is_awaitable: IsAwaitable  # what the completers treat as awaitable, as graphql-core does
     fragments: tuple[object, ...]
+    # No directive but @skip/@include anywhere in the operation or its fragments.
+    plain: bool
     variants: dict[tuple[tuple[str, bool], ...], dict[SelectionKey, Shape | None]]
 
 
@@ -132,6 +170,7 @@ class FeedExecutor(FieldsExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._plain: bool | None = None  # see OperationShapes.plain
         # Plans by the identity of graphql-core's memoized grouped field set (the same
         # object for every item of a list), kept with the set so that its id stays valid.
         self._plans: dict[int, tuple[GraphQLObjectType, GroupedFieldSet, FieldPlan | None]] = {}
@@ -144,14 +183,16 @@ class FeedExecutor(FieldsExecutor):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        plan = self._plan(parent_type, grouped_field_set) if position_context is None else None
+        plan = None
+        if position_context is None and self._unobserved():
+            plan = self._plan(parent_type, grouped_field_set)
         if plan is None:
             return self.core_object_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
         try:
             values = plan.shape.read(source_value, self.context_value)
-        except _Unfinished:
+        except Unfinished:
             values = None
         if values is None:
             # Outside the `except`, so that the errors reported carry no trace of this.
@@ -164,6 +205,18 @@ class FeedExecutor(FieldsExecutor):
         if isinstance(others, dict):
             return _merge(plan, values, others)
         return _merge_later(plan, values, others)
+
+    def _unobserved(self) -> bool:
+        """Whether nothing would see the short path: no resolver middleware (checked on
+        every call: a per-event copy of an executor may be given some), no directive but
+        @skip/@include (once per operation)."""
+        middleware = self.middleware_manager
+        if middleware is not None and middleware.middlewares:
+            return False
+        plain = self._plain
+        if plain is None:
+            plain = self._plain = self._entry().plain
+        return plain
 
     # Planning: a shape once per selection set per operation, a plan once per execution.
 
@@ -202,15 +255,26 @@ class FeedExecutor(FieldsExecutor):
             shapes[key] = shape
         return shape
 
-    def _operation_shapes(self) -> dict[SelectionKey, Shape | None] | None:
-        """This execution's shapes, kept across executions of the same operation."""
+    def _entry(self) -> OperationShapes:
+        """What is kept of this execution's operation across executions."""
         operation = self.operation
         entry = _SHAPES.get(id(operation))
-        if entry is None or entry.schema is not self.schema:
-            entry = OperationShapes(self.schema, tuple(self.fragment_definitions.values()), {})
+        if (
+            entry is None
+            or entry.schema is not self.schema
+            or entry.is_awaitable is not self.is_awaitable
+        ):
+            fragments = tuple(self.fragment_definitions.values())
+            plain = not any(_other_directives(node) for node in (operation, *fragments))
+            entry = OperationShapes(self.schema, self.is_awaitable, fragments, plain, {})
             if id(operation) not in _SHAPES:
                 weakref.finalize(operation, _SHAPES.pop, id(operation), None)
             _SHAPES[id(operation)] = entry
+        return entry
+
+    def _operation_shapes(self) -> dict[SelectionKey, Shape | None] | None:
+        """This execution's shapes, kept across executions of the same operation."""
+        entry = self._entry()
         coerced = self.variable_values.coerced
         choice = tuple(sorted((k, v) for k, v in coerced.items() if type(v) is bool))
         shapes = entry.variants.get(choice)
@@ -223,7 +287,7 @@ class FeedExecutor(FieldsExecutor):
         field_name = node.name.value
         if field_name == "__typename":
             type_name = parent.name
-            return Step(name, None, lambda _source, _context: type_name, _as_is)
+            return Step(name, None, lambda _source, _context: type_name, as_is)
         field = parent.fields.get(field_name)
         if field is None or field.args or node.arguments:
             return None
@@ -235,14 +299,16 @@ class FeedExecutor(FieldsExecutor):
         return Step(name, attribute, read, complete) if complete is not None else None
 
     def _completer(self, of_type: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
-        non_null = isinstance(of_type, GraphQLNonNull)
+        required = isinstance(of_type, GraphQLNonNull)
         named = of_type.of_type if isinstance(of_type, GraphQLNonNull) else of_type
         if is_leaf_type(named):
-            return _leaf(named, non_null)
+            return leaf(named, required, self.is_awaitable)
         inner = self._value_completer(named, details)
         if inner is None:
             return None
-        return _non_null(inner) if non_null else _nullable(inner)
+        if not isinstance(named, GraphQLList):
+            inner = not_awaitable(inner, self.is_awaitable)
+        return non_null(inner) if required else nullable(inner)
 
     def _value_completer(
         self, of_type: GraphQLOutputType, details: FieldDetailsList
@@ -250,7 +316,7 @@ class FeedExecutor(FieldsExecutor):
         """Completes a list or an object, known not to be null."""
         if isinstance(of_type, GraphQLList):
             item = self._completer(of_type.of_type, details)
-            return _list_of(item) if item is not None else None
+            return list_of(item) if item is not None else None
         if isinstance(of_type, GraphQLObjectType) and of_type.is_type_of is None:
             collected = self.subfields(of_type, details)
             if collected.new_defer_usages:
@@ -260,63 +326,6 @@ class FeedExecutor(FieldsExecutor):
                 return None
             return shape.read
         return None
-
-
-# Completers: each raises `_Unfinished` where graphql-core would report an error.
-
-
-def _as_is(value: Any, _context: Any) -> Any:
-    return value
-
-
-def _leaf(leaf_type: GraphQLLeafType, non_null: bool) -> Complete:
-    coerce = leaf_type.coerce_output_value
-    # graphql-core's String and ID give a `str` back as it is.
-    strings = leaf_type is GraphQLString or leaf_type is GraphQLID
-
-    def complete(value: Any, _context: Any) -> Any:
-        if value is None:
-            if non_null:
-                raise _Unfinished
-            return None
-        if strings and value.__class__ is str:
-            return value
-        if isinstance(value, Exception):
-            raise _Unfinished
-        try:
-            coerced = coerce(value)
-        except Exception as error:
-            raise _Unfinished from error
-        if coerced is None or coerced is Undefined:
-            raise _Unfinished
-        return coerced
-
-    return complete
-
-
-def _nullable(inner: Complete) -> Complete:
-    def complete(value: Any, context: Any) -> Any:
-        return None if value is None else inner(value, context)
-
-    return complete
-
-
-def _non_null(inner: Complete) -> Complete:
-    def complete(value: Any, context: Any) -> Any:
-        if value is None:
-            raise _Unfinished
-        return inner(value, context)
-
-    return complete
-
-
-def _list_of(inner: Complete) -> Complete:
-    def complete(value: Any, context: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            raise _Unfinished
-        return [inner(item, context) for item in value]
-
-    return complete
 
 
 def _merge(plan: FieldPlan, values: dict[str, Any], others: dict[str, Any]) -> dict[str, Any]:
@@ -334,3 +343,24 @@ async def _merge_later(
     plan: FieldPlan, values: dict[str, Any], others: Awaitable[dict[str, Any]]
 ) -> dict[str, Any]:
     return _merge(plan, values, await others)
+
+
+class _OtherDirectives(Visitor):
+    """Finds a directive other than @skip/@include: strawberry's directive handling (or
+    anything else acting on one) is middleware the short path would step around."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_directive(self, node: DirectiveNode, *_: object) -> object:
+        if node.name.value in ("skip", "include"):
+            return None
+        self.found = True
+        return BREAK
+
+
+def _other_directives(root: Node) -> bool:
+    finder = _OtherDirectives()
+    visit(root, finder)
+    return finder.found

@@ -5,7 +5,8 @@ name, declared variables' coerced values (except a resume point) and visible vie
 the same would receive byte-identical payloads, so they share a group; whitespace,
 comments, undeclared variables or their order cannot split one. For each event the hub
 hands over, the event's root value is built once, every group whose `actions` filter takes
-it runs its prebuilt graphql-core executor on it once and encodes the result once, and
+it runs its prebuilt executor on it once (within the schema extensions' `on_execute` and
+`resolve` hooks, when there are any: `live.hooks`) and encodes the result once, and
 each member gets that text with its own subscription id spliced in front. The
 per-subscriber work is a string concatenation and an eager socket write (see
 `connection`).
@@ -36,6 +37,7 @@ from gql_feed.live import metrics
 from gql_feed.live.close_codes import CloseCode
 from gql_feed.live.connection import SLOW_CONSUMER_REASON, Connection
 from gql_feed.live.frames import OutFrame
+from gql_feed.live.hooks import EventHooks
 from gql_feed.schema.types import PostEvent
 from gql_feed.services.errors import FeedError
 
@@ -99,7 +101,16 @@ class Group:
     writes them out in order.
     """
 
-    __slots__ = ("actions", "backlog", "executor", "hide_suggestions", "key", "members", "worker")
+    __slots__ = (
+        "actions",
+        "backlog",
+        "executor",
+        "hide_suggestions",
+        "hooks",
+        "key",
+        "members",
+        "worker",
+    )
 
     def __init__(
         self,
@@ -107,9 +118,11 @@ class Group:
         executor: Executor[Any],
         actions: frozenset[str] | None,
         hide_suggestions: bool = False,
+        hooks: EventHooks | None = None,
     ) -> None:
         self.key = key
         self.executor = executor
+        self.hooks = hooks
         self.actions = actions
         self.hide_suggestions = hide_suggestions
         self.members: dict[Subscriber, None] = {}
@@ -120,7 +133,9 @@ class Group:
         return self.actions is None or action in self.actions
 
     def render(self, root: PostEvent) -> str | Awaitable[str]:
-        """The payload text for one event; awaitable only if a resolver was async."""
+        """The payload text for one event; awaitable only if a resolver (or a hook) was."""
+        if self.hooks is not None:
+            return self._finish(self.hooks.execute(self.executor, root))
         result = execute_subscription_event(self.executor.build_per_event_executor(root))
         if isinstance(result, ExecutionResult):
             return result_payload(result, self.hide_suggestions)

@@ -22,6 +22,7 @@ from gql_feed.engine.documents import DocumentCache, Invalid, Operation
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.groups import Group, GroupKey, Groups, Subscriber, TooManyGroups
+from gql_feed.live.hooks import EventHooks, acts_while_executing
 from gql_feed.live.quotas import UserQuotas
 from gql_feed.live.replay import replay
 from gql_feed.schema.context import Context, Services
@@ -70,6 +71,8 @@ class Operations:
             buffer_limit=settings.replay_max_events, max_groups=settings.live_max_groups
         )
         self.quotas = UserQuotas.for_settings(settings)
+        # Whether events must run the extensions' execution hooks (`live.hooks`).
+        self.hooked = acts_while_executing(schema)
 
     async def prepare(self, request: Request) -> Operation | Invalid:
         return await self.documents.prepare(request.query, request.operation_name)
@@ -188,7 +191,8 @@ class Operations:
         claims: Claims,
         actions: frozenset[str] | None,
     ) -> Group:
-        """A new group: its executor (variables coerced once) and its shared context."""
+        """A new group: its executor (variables coerced once), its shared context, and the
+        extensions' execution hooks when the schema has any (`live.hooks`)."""
         context = Context(
             self.services, claims if key.viewer_id is not None else None, client="live"
         )
@@ -202,7 +206,16 @@ class Operations:
         )
         if isinstance(executor, list):
             raise _GroupFailed(executor)
-        return Group(key, executor, actions, self.settings.production)
+        hooks = None
+        if self.hooked:
+            hooks = EventHooks(
+                self.schema,
+                operation.document,
+                request.query,
+                request.operation_name,
+                request.variables,
+            )
+        return Group(key, executor, actions, self.settings.production, hooks)
 
 
 def resume_point(value: object) -> int | None:
