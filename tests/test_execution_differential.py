@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import from_schema, nodes
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gql_feed.compat import graphql_schema
+from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine import execution
 from gql_feed.engine.admission import http_context
