@@ -18,7 +18,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
-from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.extensions import DocumentChecks, schema_extensions
 from gql_feed.engine.persisted import PersistedDocuments
@@ -122,13 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     def response_cache(hub: EventHub) -> ResponseCache:
         version = LogVersion.of(db)
-        cache = ResponseCache(
-            graphql_schema(schema),
-            settings.response_cache_bytes,
-            version.newest,
-            hub,
-            max_tokens=settings.max_query_tokens,
-        )
+        cache = ResponseCache(settings.response_cache_bytes, version.newest, hub)
         caches.append(cache)
         return cache
 
@@ -136,7 +129,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     (responses,) = caches
     # One document store for HTTP and WebSocket: a hash registered on one serves both.
     documents = PersistedDocuments.from_settings(settings, schema)
-    live = LiveServer(schema=schema, services=services, settings=settings, documents=documents)
+    live = LiveServer(
+        schema=schema,
+        services=services,
+        settings=settings,
+        documents=documents,
+        parser=checks.parser,
+    )
     images = services.posts.images
 
     @asynccontextmanager

@@ -10,12 +10,13 @@ the version ranges allow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final
 
 import strawberry
 from graphql import GraphQLField, GraphQLSchema, ValidationContext
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.field import StrawberryField
 
@@ -68,6 +69,20 @@ def attribute_name(field: GraphQLField) -> str | None:
     ):
         return None
     return definition.python_name
+
+
+def field_metadata(field: GraphQLField) -> Mapping[Any, Any]:
+    """The metadata a field was declared with (`strawberry.field(metadata=...)`); empty
+    for a field strawberry did not build.
+
+    strawberry keeps each field's definition in the graphql-core field's `extensions`,
+    under `GraphQLCoreConverter.DEFINITION_BACKREF`; the field policies are read from
+    there (schema/policies.py), with only the graphql-core schema at hand.
+    """
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField):
+        return {}
+    return definition.metadata
 
 
 # --- graphql-core (checked against 3.3.2) -----------------------------------------------

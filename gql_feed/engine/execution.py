@@ -9,7 +9,7 @@ graphql-core unchanged.
 
 A field takes the short path when all of these hold:
 - it takes no arguments, and it is an attribute (strawberry's default resolver,
-  `compat.attribute_reader`), a context field (`types.CONTEXT_FIELDS`: computed from the
+  `compat.attribute_reader`), a context field (`policies.context_reader`: computed from the
   object and the request's context, by the same function its resolver calls) or
   `__typename`;
 - its type is a scalar, an enum, an object type without `is_type_of` whose selected
@@ -46,7 +46,7 @@ from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gql_feed.compat import attribute_name
-from gql_feed.schema.types import CONTEXT_FIELDS
+from gql_feed.schema.policies import context_reader
 
 Complete = Callable[[Any, Any], Any]
 """(raw value, request context) -> the value for the response; raises `_Unfinished`."""
@@ -228,7 +228,7 @@ class FeedExecutor(StrawberryGraphQLCoreExecutionContext):
         field = parent.fields.get(field_name)
         if field is None or field.args or node.arguments:
             return None
-        read = CONTEXT_FIELDS.get((parent.name, field_name))
+        read = context_reader(field)
         attribute = attribute_name(field) if read is None else None
         if read is None and attribute is None:
             return None

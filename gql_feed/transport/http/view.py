@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError, get_operation_ast
+from graphql import GraphQLError
 from graphql import OperationType as OperationKind
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +28,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gql_feed.compat import graphql_schema
+from gql_feed.engine.analysis import DocumentAnalysis, analysis
 from gql_feed.engine.cost import cost_error
 from gql_feed.engine.extensions import DocumentChecks
 from gql_feed.engine.parsing import off_loop
@@ -170,15 +171,20 @@ class GraphQLView(GraphQL[Context, None]):
         Only a request whose token verified shares answers, so one that would fail for
         want of a login always executes and fails."""
         query = await self._resolve(request_data)
-        if await self._is_mutation(query, request_data.operation_name):
+        document = await self._analysis(query)
+        operation = document.operation(request_data.operation_name) if document else None
+        if operation is not None and operation.kind is MUTATION:
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")
                 return orjson.dumps(await self.process_result(request, result))
         await self.priority.read()
         key = None
-        if self.responses is not None and context.claims is not None:
+        if self.responses is not None and context.claims is not None and document is not None:
             key = self.responses.key(
-                query, request_data.operation_name, request_data.variables, context.claims.user_id
+                document,
+                request_data.operation_name,
+                request_data.variables,
+                context.claims.user_id,
             )
         if key is None or self.responses is None:
             result = await self._execute(query, request_data, context, "POST")
@@ -324,15 +330,14 @@ class GraphQLView(GraphQL[Context, None]):
         except DocumentRefused as refusal:
             raise HttpRefusal.of(refusal) from None
 
-    async def _is_mutation(self, query: str, operation_name: str | None) -> bool:
-        """Whether the request runs a mutation, from the parse execution will use (False
-        when the document does not parse or names no such operation: execution says why)."""
+    async def _analysis(self, query: str) -> DocumentAnalysis | None:
+        """The document's facts, from the parse execution will use (None when it does not
+        parse: execution says why)."""
         try:
-            document = await self.checks.parser.parse(query)
+            parsed = await self.checks.parser.parsed(query)
         except GraphQLError:
-            return False
-        operation = get_operation_ast(document, operation_name)
-        return operation is not None and operation.operation is MUTATION
+            return None
+        return analysis(self.graphql_schema, parsed)
 
     async def _resolve_or_refusal(self, request_data: GraphQLRequestData) -> str | HttpRefusal:
         try:

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gql_feed.config import Settings
+from gql_feed.engine.parsing import DocumentParser
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.events.hub import HubEvent
 from gql_feed.live import metrics
@@ -49,14 +50,16 @@ class LiveServer:
         services: Services,
         settings: Settings,
         documents: PersistedDocuments | None = None,
+        parser: DocumentParser | None = None,
     ) -> None:
-        """`documents` should be the HTTP view's, so that both share one APQ cache."""
+        """`documents` should be the HTTP view's, so that both share one APQ cache, and
+        `parser` the schema's, so that both share one document cache."""
         self.settings = settings
         self.services = services
         self._owns_documents = documents is None
         if documents is None:
             documents = PersistedDocuments.from_settings(settings, schema)
-        self.operations = Operations(schema, services, settings, documents)
+        self.operations = Operations(schema, services, settings, documents, parser)
         self.ticker = Ticker(settings.ws_keepalive_seconds, settings.ws_init_timeout_seconds)
         self._protocols: set[LiveProtocol] = set()
         # Subscriptions over SSE and multipart HTTP: the same groups, other framings.
