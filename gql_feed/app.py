@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services = build_services(settings, db, response_cache)
     (responses,) = caches
     # One document store for HTTP and WebSocket: a hash registered on one serves both.
-    documents = PersistedDocuments.from_settings(settings, schema)
+    documents = PersistedDocuments.from_settings(settings, schema, checks.parser)
     live = LiveServer(
         schema=schema,
         services=services,

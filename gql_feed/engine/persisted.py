@@ -36,6 +36,7 @@ from gql_feed.engine.extensions import validation_rules
 from gql_feed.engine.parsing import (
     OFF_LOOP_CHARS,
     TOO_LARGE_CODE,
+    DocumentParser,
     is_too_large,
     off_loop,
     too_large_message,
@@ -348,6 +349,20 @@ class DocumentValidator:
             return [error]
         return validate(self.schema, document, self.rules)
 
+    async def check(self, text: str, parser: DocumentParser | None) -> list[GraphQLError]:
+        """`errors`, parsed by `parser` (the schema's, so that a document registered by hash
+        is parsed once, to register and to run it), and off the event loop but for small
+        documents: parsing and validating thousands of tokens takes tens of milliseconds."""
+        if parser is None:
+            return await off_loop(self.errors, text)
+        try:
+            document = await parser.parse(text)
+        except GraphQLError as error:
+            return [error]
+        if len(text) > OFF_LOOP_CHARS:
+            return await off_loop(validate, self.schema, document, self.rules)
+        return validate(self.schema, document, self.rules)
+
 
 class PersistedDocuments:
     """Turns what a client sent (text, hash, document id) into the text to execute."""
@@ -365,9 +380,12 @@ class PersistedDocuments:
         self.max_query_bytes = max_query_bytes
 
     @classmethod
-    def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> PersistedDocuments:
+    def from_settings(
+        cls, settings: Settings, schema: strawberry.Schema, parser: DocumentParser | None = None
+    ) -> PersistedDocuments:
         """A manifest locks the server down (no APQ registration); otherwise APQ, in Redis
-        when the bus is Redis so that every worker shares what any one has learned."""
+        when the bus is Redis so that every worker shares what any one has learned.
+        `parser` should be the schema's own (`DocumentChecks.parser`)."""
         if settings.trusted_documents is not None:
             trusted = TrustedDocuments.load(settings.trusted_documents)
             logger.info("Trusted documents mode: %d operations allowed", len(trusted))
@@ -387,9 +405,7 @@ class PersistedDocuments:
         validator = DocumentValidator.for_settings(schema, settings)
 
         async def is_runnable(text: str) -> bool:
-            # Parsing and validating a document of thousands of tokens takes tens of
-            # milliseconds: not on the event loop.
-            return not await off_loop(validator.errors, text)
+            return not await validator.check(text, parser)
 
         return cls(store, None, is_runnable, settings.max_query_bytes)
 
