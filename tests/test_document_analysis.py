@@ -14,7 +14,7 @@ from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine import parsing
 from gql_feed.engine.analysis import analyse, analysis
-from gql_feed.engine.documents import Operation
+from gql_feed.engine.documents import DocumentCache, Invalid, Operation
 from gql_feed.engine.extensions import DocumentChecks, schema_extensions
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.response_cache import ResponseCache
@@ -115,3 +115,17 @@ def test_an_operations_key_is_its_normal_form(one: str, two: str, same: bool) ->
     assert first is not None
     assert second is not None
     assert (first.key == second.key) is same
+
+
+async def test_naming_operations_a_document_lacks_keeps_nothing(settings: Settings) -> None:
+    """What is kept with a document is bounded by the document, whatever names clients send."""
+    checks = DocumentChecks.for_settings(settings)
+    schema = build_schema(schema_extensions(settings, checks))
+    services = SimpleNamespace(settings=settings, hub=None)
+    ops = Operations(schema, services, settings, PersistedDocuments(None), checks.parser)  # type: ignore[arg-type]
+    for index in range(50):
+        refused = await ops.prepare(Request(FEED, f"Nope{index}"))
+        assert isinstance(refused, Invalid)
+    assert isinstance(await ops.prepare(Request(FEED, "Feed")), Operation)
+    document = analysis(graphql_schema(schema), await checks.parser.parsed(FEED))
+    assert list(document.memo) == [(DocumentCache, "Feed")]

@@ -102,7 +102,8 @@ class DocumentAnalysis:
     """The facts of one parsed document under one schema (see the module docstring).
 
     `memo` keeps what callers derive from these facts (the live layer's validated
-    operations), for as long as the document is kept."""
+    operations), for as long as the document is kept; only for the document's own
+    operations (`definition`), so that what it holds is bounded by the document."""
 
     def __init__(self, schema: GraphQLSchema, document: DocumentNode) -> None:
         self.schema = schema
@@ -117,7 +118,7 @@ class DocumentAnalysis:
                 self.definitions.append(node)
         self.memo: dict[object, object] = {}
         self._selected: dict[str, _Selected] = {}
-        self._operations: dict[str | None, OperationFacts | None] = {}
+        self._operations: dict[str | None, OperationFacts] = {}
 
     @cached_property
     def key(self) -> str:
@@ -132,12 +133,16 @@ class DocumentAnalysis:
         return next((d for d in self.definitions if d.name and d.name.value == name), None)
 
     def operation(self, name: str | None) -> OperationFacts | None:
-        """The facts of the operation a request names; None when there is no such one."""
-        if name not in self._operations:
+        """The facts of the operation a request names; None when there is no such one
+        (not remembered: only the document's own operations are, so that requests naming
+        operations it lacks cannot grow what is kept)."""
+        facts = self._operations.get(name)
+        if facts is None:
             definition = self.definition(name)
-            facts = self._facts(definition) if definition is not None else None
-            self._operations[name] = facts
-        return self._operations[name]
+            if definition is None:
+                return None
+            facts = self._operations[name] = self._facts(definition)
+        return facts
 
     def _facts(self, definition: OperationDefinitionNode) -> OperationFacts:
         root = self.schema.get_root_type(definition.operation)

@@ -134,7 +134,8 @@ class DocumentCache:
             entry = await self._validate(query, operation_name, parsed.node)
             if entry is None:
                 entry = operation(document, operation_name)
-            document.memo[memo_key] = entry
+            if operation_name is None or document.definition(operation_name) is not None:
+                document.memo[memo_key] = entry
         return entry
 
     async def _validate(
