@@ -14,7 +14,7 @@ from pathlib import Path
 
 from starlette.responses import HTMLResponse
 
-PAGE = Path(__file__).resolve().parent.parent / "web" / "graphiql" / "index.html"
+PAGE = Path(__file__).resolve().parents[2] / "web" / "graphiql" / "index.html"
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'none'",
