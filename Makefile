@@ -34,6 +34,7 @@ migrate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gql_feed tests bench tools
 	$(BIN)/ruff format --check gql_feed tests bench tools
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy gql_feed

@@ -15,11 +15,11 @@ from gql_feed.config import Settings
 from gql_feed.engine import parsing
 from gql_feed.engine.analysis import analyse, analysis
 from gql_feed.engine.documents import DocumentCache, Invalid, Operation
+from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import DocumentChecks, schema_extensions
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.response_cache import ResponseCache
 from gql_feed.live.operations import Operations, Request
-from gql_feed.schema.root import build_schema
 from tests.server import TEST_SECRET
 
 FEED = """

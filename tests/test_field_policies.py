@@ -11,7 +11,9 @@ import strawberry
 from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, parse
 
 from gql_feed.compat import graphql_schema
+from gql_feed.engine import executable
 from gql_feed.engine.analysis import analyse
+from gql_feed.engine.executable import build_schema
 from gql_feed.schema import root
 from gql_feed.schema.policies import (
     BY_EVENTS,
@@ -23,7 +25,6 @@ from gql_feed.schema.policies import (
     field_policies,
     policy,
 )
-from gql_feed.schema.root import build_schema
 from gql_feed.schema.types import Post, User
 
 SERVED = graphql_schema(build_schema([]))
@@ -106,7 +107,7 @@ def test_the_served_schema_is_not_built_with_an_unclassified_field(
         def new_field(self) -> int:
             return 1
 
-    monkeypatch.setattr(root, "Query", Query)
+    monkeypatch.setattr(executable, "Query", Query)
     with pytest.raises(UnclassifiedFields, match=r"Query\.newField"):
         build_schema([])
 

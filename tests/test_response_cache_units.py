@@ -9,7 +9,7 @@ import pytest
 from graphql import parse
 
 from gql_feed.engine.analysis import analyse
-from gql_feed.schema.root import build_schema
+from gql_feed.engine.executable import build_schema
 from gql_feed.storage.log_version import LogVersion
 
 SCHEMA = build_schema([])._schema
