@@ -54,7 +54,7 @@ from gql_feed.transport.ws.route import LiveRoute
 
 logger = logging.getLogger(__name__)
 
-WEB = Path(__file__).parent.parent / "web"
+WEB = Path(__file__).resolve().parents[1] / "web"
 
 
 def build_services(

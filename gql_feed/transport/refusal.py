@@ -11,7 +11,7 @@ from __future__ import annotations
 from graphql import GraphQLError
 from starlette.responses import JSONResponse, Response
 
-from gql_feed.engine.persisted import DocumentRefused
+from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.services.errors import FeedError
 
 NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}

@@ -31,9 +31,10 @@ from gql_feed.compat import graphql_schema
 from gql_feed.engine import admission
 from gql_feed.engine.analysis import DocumentAnalysis, analysis
 from gql_feed.engine.cost import cost_error
+from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.extensions import DocumentChecks
 from gql_feed.engine.parsing import off_loop
-from gql_feed.engine.persisted import DocumentRefused, PersistedDocuments
+from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.priority import WritesFirst
 from gql_feed.engine.response_cache import ResponseCache
 from gql_feed.schema.context import Context, Services

@@ -46,7 +46,6 @@ from gql_feed.live.connection import CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
-from gql_feed.live.replay import replay
 from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
 from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
@@ -385,13 +384,7 @@ class SingleConnections:
         self, stream: SingleStream, subscriber: ReservedSubscriber, after: int, upto: int
     ) -> None:
         try:
-            await replay(
-                subscriber,
-                self.operations.services.hub,
-                after,
-                upto,
-                self.settings.replay_max_events,
-            )
+            await self.operations.replay(subscriber, after, upto)
         except EventLogExpired as expired:
             subscriber.replay = None
             if stream.operations.get(subscriber.id) is subscriber:

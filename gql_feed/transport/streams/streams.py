@@ -39,7 +39,6 @@ from gql_feed.live.connection import Connection, CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request, resume_point
-from gql_feed.live.replay import replay
 from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
 from gql_feed.services.errors import BadUserInput, EventLogExpired
@@ -308,9 +307,7 @@ class HttpStreams:
     ) -> None:
         connection = stream.connection
         try:
-            await replay(
-                subscriber, self.services.hub, after, upto, self.settings.replay_max_events
-            )
+            await self.operations.replay(subscriber, after, upto)
         except EventLogExpired as expired:
             subscriber.replay = None
             if stream.subscriber is subscriber:

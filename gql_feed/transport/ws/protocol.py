@@ -26,15 +26,14 @@ from starlette.types import Scope
 
 from gql_feed.config import Settings
 from gql_feed.engine import admission
+from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.documents import Invalid, Operation
-from gql_feed.engine.persisted import DocumentRefused
 from gql_feed.engine.requests import OperationPayload
 from gql_feed.engine.results import feed_error, json_text
 from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode, CloseConnection
 from gql_feed.live.connection import Connection, CoroutineSend, Resume
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
-from gql_feed.live.replay import replay
 from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
 from gql_feed.services.tokens import Claims, TokenService
 
@@ -310,13 +309,7 @@ class LiveProtocol(ABC):
 
     async def _replay(self, subscriber: Subscriber, after: int, upto: int) -> None:
         try:
-            await replay(
-                subscriber,
-                self.operations.services.hub,
-                after,
-                upto,
-                self.settings.replay_max_events,
-            )
+            await self.operations.replay(subscriber, after, upto)
         except EventLogExpired as expired:
             subscriber.replay = None
             if self.active.get(subscriber.id) is subscriber:
