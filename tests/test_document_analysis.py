@@ -4,6 +4,7 @@ HTTP and live operations alike."""
 
 from __future__ import annotations
 
+import hashlib
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,7 +13,7 @@ from graphql import parse
 
 from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
-from gql_feed.engine import parsing
+from gql_feed.engine import document_validator, parsing
 from gql_feed.engine.analysis import analyse, analysis
 from gql_feed.engine.documents import DocumentCache, Invalid, Operation
 from gql_feed.engine.executable import build_schema
@@ -34,7 +35,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every text graphql-core's parser is handed, through the document parser."""
+    """Every text graphql-core's parser is handed, by the document parser or by the checks
+    before a document is registered."""
     seen: list[str] = []
     real = parsing.parse
 
@@ -43,6 +45,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(text, **options)
 
     monkeypatch.setattr(parsing, "parse", counting)
+    monkeypatch.setattr(document_validator, "parse", counting)
     return seen
 
 
@@ -129,3 +132,20 @@ async def test_naming_operations_a_document_lacks_keeps_nothing(settings: Settin
     assert isinstance(await ops.prepare(Request(FEED, "Feed")), Operation)
     document = analysis(graphql_schema(schema), await checks.parser.parsed(FEED))
     assert list(document.memo) == [(DocumentCache, "Feed")]
+
+
+async def test_a_document_registered_by_hash_is_parsed_once(
+    settings: Settings, parses: list[str]
+) -> None:
+    checks = DocumentChecks.for_settings(settings)
+    schema = build_schema(schema_extensions(settings, checks))
+    documents = PersistedDocuments.from_settings(settings, schema, checks.parser)
+    text = "{ posts { totalPosts } }"
+    extensions = {
+        "persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(text.encode()).hexdigest()}
+    }
+    assert await documents.resolve(text, extensions) == text  # checked, then registered
+    assert await documents.resolve(None, extensions) == text
+    result = await schema.execute(text)
+    assert result.errors  # posts needs a login: it ran, from the parse registration made
+    assert parses == [text]
