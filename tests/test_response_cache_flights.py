@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-from graphql import GraphQLSchema
-
 from gql_feed.engine.response_cache import ResponseCache, ResponseKey
 
 KEY: ResponseKey = ("doc", None, b"{}", None)
@@ -32,7 +30,7 @@ class Log:
 
 
 def cache_on(log: Log) -> ResponseCache:
-    cache = ResponseCache(GraphQLSchema(), 1 << 20, log.newest, hub=log)  # type: ignore[arg-type]
+    cache = ResponseCache(1 << 20, log.newest, hub=log)  # type: ignore[arg-type]
     log.cache = cache
     return cache
 

@@ -8,15 +8,15 @@ import asyncio
 import pytest
 from graphql import parse
 
+from gql_feed.engine.analysis import analyse
 from gql_feed.engine.executable import build_schema
-from gql_feed.engine.response_cache import document_facts
 from gql_feed.storage.log_version import LogVersion
 
 SCHEMA = build_schema([])._schema
 
 
 def facts(text: str, name: str | None = None) -> tuple[bool, bool]:
-    operation = document_facts(SCHEMA, parse(text)).operation(name)
+    operation = analyse(SCHEMA, parse(text)).operation(name)
     assert operation is not None
     return operation.cacheable, operation.viewer_dependent
 
@@ -27,7 +27,8 @@ def facts(text: str, name: str | None = None) -> tuple[bool, bool]:
         ("{ posts { posts { id title creator { id name } } } }", (True, False)),
         ("{ posts { posts { creator { email } } } }", (True, True)),
         ("{ posts { posts { creator { status } } } }", (False, False)),
-        ("{ me { id } }", (False, False)),
+        # The viewer themself: never kept, and were it ever kept, kept per viewer.
+        ("{ me { id } }", (False, True)),
         ('{ user(id: "1") { name } }', (False, False)),
         ('mutation { deletePost(id: "1") }', (False, False)),
         # Through a fragment, as much as directly.
@@ -48,13 +49,13 @@ def test_what_may_be_kept(text: str, expected: tuple[bool, bool]) -> None:
 def test_operations_of_one_document_are_judged_apart() -> None:
     text = "query A { posts { totalPosts } } query B { me { id } }"
     assert facts(text, "A") == (True, False)
-    assert facts(text, "B") == (False, False)
-    assert document_facts(SCHEMA, parse(text)).operation(None) is None
+    assert facts(text, "B") == (False, True)
+    assert analyse(SCHEMA, parse(text)).operation(None) is None
 
 
 def test_same_document_same_key_whatever_its_layout() -> None:
-    one = document_facts(SCHEMA, parse("{ posts { totalPosts } }"))
-    two = document_facts(SCHEMA, parse("query {\n  posts {\n    totalPosts # count\n  }\n}"))
+    one = analyse(SCHEMA, parse("{ posts { totalPosts } }"))
+    two = analyse(SCHEMA, parse("query {\n  posts {\n    totalPosts # count\n  }\n}"))
     assert one.key == two.key
 
 

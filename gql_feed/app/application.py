@@ -19,7 +19,6 @@ from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
 from gql_feed.app.live import LiveServer
-from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import DocumentChecks, schema_extensions
@@ -134,21 +133,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     def response_cache(hub: EventHub) -> ResponseCache:
         version = LogVersion.of(db)
-        cache = ResponseCache(
-            graphql_schema(schema),
-            settings.response_cache_bytes,
-            version.newest,
-            hub,
-            max_tokens=settings.max_query_tokens,
-        )
+        cache = ResponseCache(settings.response_cache_bytes, version.newest, hub)
         caches.append(cache)
         return cache
 
     services = build_services(settings, db, response_cache)
     (responses,) = caches
     # One document store for HTTP and WebSocket: a hash registered on one serves both.
-    documents = PersistedDocuments.from_settings(settings, schema)
-    live = LiveServer(schema=schema, services=services, settings=settings, documents=documents)
+    documents = PersistedDocuments.from_settings(settings, schema, checks.parser)
+    live = LiveServer(
+        schema=schema,
+        services=services,
+        settings=settings,
+        documents=documents,
+        parser=checks.parser,
+    )
     images = services.posts.images
 
     @asynccontextmanager

@@ -14,6 +14,7 @@ import asyncio
 import strawberry
 
 from gql_feed.config import Settings
+from gql_feed.engine.parsing import DocumentParser
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.events.hub import HubEvent
 from gql_feed.live import metrics
@@ -37,14 +38,16 @@ class LiveServer:
         services: Services,
         settings: Settings,
         documents: PersistedDocuments | None = None,
+        parser: DocumentParser | None = None,
     ) -> None:
-        """`documents` should be the HTTP view's, so that both share one APQ cache."""
+        """`documents` should be the HTTP view's, so that both share one APQ cache, and
+        `parser` the schema's, so that both share one document cache."""
         self.settings = settings
         self.services = services
         self._owns_documents = documents is None
         if documents is None:
             documents = PersistedDocuments.from_settings(settings, schema)
-        self.operations = Operations(schema, services, settings, documents)
+        self.operations = Operations(schema, services, settings, documents, parser)
         self.ticker = Ticker(settings.ws_keepalive_seconds, settings.ws_init_timeout_seconds)
         # Both WebSocket subprotocols (reached through `transport.ws.route.LiveRoute`).
         self.websockets = WebSocketServer(self.operations, settings, self.ticker)

@@ -22,6 +22,7 @@ from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol, BaseView
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.field import StrawberryField
 
@@ -88,6 +89,20 @@ def attribute_name(field: GraphQLField) -> str | None:
     ):
         return None
     return definition.python_name
+
+
+def field_metadata(field: GraphQLField) -> Mapping[Any, Any]:
+    """The metadata a field was declared with (`strawberry.field(metadata=...)`); empty
+    for a field strawberry did not build.
+
+    strawberry keeps each field's definition in the graphql-core field's `extensions`,
+    under `GraphQLCoreConverter.DEFINITION_BACKREF`; the field policies are read from
+    there (schema/policies.py), with only the graphql-core schema at hand.
+    """
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField):
+        return {}
+    return definition.metadata
 
 
 def extensions_runner(

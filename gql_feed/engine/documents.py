@@ -1,12 +1,13 @@
-"""Operations sent over the socket, parsed and validated once per distinct text.
+"""Operations for the live layer, validated once per distinct text and operation name.
 
 Validation goes through strawberry's own pipeline (its schema extensions included:
-the token, depth and alias limits, introspection off in production, its parser and
-validation caches), so a subscription is held to exactly the rules of an HTTP request.
-The result, and what the live layer needs to know about the operation, is kept in an
-LRU bounded in bytes, keyed by the query text and operation name: thousands of clients
-subscribing with the same text pay for it once. That is also where each operation's normal
-form is digested (`Operation.key`), once per distinct text, for the live groups to key on.
+the token, depth and alias limits, introspection off in production, the validation
+cache), so a subscription is held to exactly the rules of an HTTP request. The text is
+parsed by the schema's `DocumentParser`, whose cache is the only cache of documents, and
+what the live layer needs to know about an operation comes from the document's analysis
+(engine/analysis.py: its normal form's key, viewer dependence, root field). The validated
+`Operation` is kept in that analysis too: thousands of clients subscribing with the same
+text pay for it once, and it is dropped with the document.
 """
 
 from __future__ import annotations
@@ -17,13 +18,9 @@ from typing import Any
 
 import strawberry
 from graphql import (
-    BREAK,
-    SKIP,
     ArgumentNode,
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
     GraphQLInputObjectType,
@@ -32,21 +29,17 @@ from graphql import (
     GraphQLNamedType,
     GraphQLNonNull,
     GraphQLSchema,
-    InlineFragmentNode,
     NullValueNode,
     ObjectFieldNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     TypeInfo,
     TypeInfoVisitor,
     VariableDefinitionNode,
     VariableNode,
     Visitor,
     get_named_type,
-    get_operation_ast,
     is_input_type,
-    separate_operations,
     type_from_ast,
     visit,
 )
@@ -55,10 +48,9 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 
 from gql_feed.compat.strawberry import extensions_runner, graphql_schema, prepare_operation
-from gql_feed.engine.normalize import document_key
-from gql_feed.engine.parsing import document_weight, errors_weight
-from gql_feed.lru import ByteLRU
-from gql_feed.schema.types import VIEWER_DEPENDENT_FIELDS
+from gql_feed.engine.analysis import DocumentAnalysis, OperationFacts, analysis
+from gql_feed.engine.errors import classify
+from gql_feed.engine.parsing import DocumentParser
 
 UPLOAD_TYPE = "Upload"
 ALL_OPERATION_TYPES = (
@@ -80,23 +72,34 @@ class Operation:
     """A valid operation, and the facts about it that grouping and guarding need."""
 
     document: DocumentNode
-    definition: OperationDefinitionNode
-    kind: OperationType
-    # The digest of the operation's normal form: this operation and the fragments it
-    # uses, printed (so without whitespace, commas or comments), fragments sorted by name.
-    # Texts that differ only in layout, or in other operations beside it, share it.
-    key: str
+    facts: OperationFacts
     # The subscription's one root field (postEvents) and its definition.
     root_field: FieldNode | None
     root_field_def: GraphQLField | None
-    # Selects a field whose value depends on who asks (User.email): no sharing.
-    viewer_dependent: bool
-    # Variables used only as the root field's `after`: they change the replay, not
-    # what each live event looks like, so they stay out of the group key.
-    after_only_variables: frozenset[str]
     # Uploads cannot travel over a WebSocket: where could one appear?
     upload_literal: bool
     upload_variables: tuple[tuple[str, GraphQLInputType], ...]
+
+    @property
+    def definition(self) -> OperationDefinitionNode:
+        return self.facts.definition
+
+    @property
+    def kind(self) -> OperationType:
+        return self.facts.kind
+
+    @property
+    def key(self) -> str:
+        """The digest of the operation's normal form (`OperationFacts.key`)."""
+        return self.facts.key
+
+    @property
+    def viewer_dependent(self) -> bool:
+        return self.facts.viewer_dependent
+
+    @property
+    def after_only_variables(self) -> frozenset[str]:
+        return self.facts.after_only_variables
 
     def sends_upload(self, variables: Mapping[str, Any]) -> bool:
         """Whether the operation, with these variables, would receive a file."""
@@ -109,40 +112,36 @@ class Operation:
 
 
 class DocumentCache:
-    """Parse, validate and analyse operations; remember them, up to `max_bytes` in weight
-    (each entry weighs its text and its syntax tree, see `engine.parsing`)."""
+    """Parse (through `parser`, the schema's), validate and analyse operations, each
+    distinct one once for as long as the parser keeps its document."""
 
-    def __init__(self, schema: strawberry.Schema, max_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, parser: DocumentParser, hide_suggestions: bool = False
+    ) -> None:
         self.schema = schema
-        self._entries: ByteLRU[tuple[str, str | None], Operation | Invalid] = ByteLRU(max_bytes)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self.parser = parser
+        self.hide_suggestions = hide_suggestions
 
     async def prepare(self, query: str, operation_name: str | None) -> Operation | Invalid:
-        key = (query, operation_name)
-        entry = self._entries.get(key)
-        if entry is not None:
-            return entry
-        entry = await self._prepare(query, operation_name)
-        if isinstance(entry, Operation):
-            weight = document_weight(query, entry.document)
-        else:
-            weight = len(query) + errors_weight(entry.errors)
-        self._entries.put(key, entry, weight + len(operation_name or ""))
+        try:
+            parsed = await self.parser.parsed(query)
+        except GraphQLError as error:
+            return Invalid([classify(error, hide_suggestions=self.hide_suggestions)])
+        document = analysis(graphql_schema(self.schema), parsed)
+        memo_key = (DocumentCache, operation_name)
+        entry = document.memo.get(memo_key)
+        if not isinstance(entry, Operation | Invalid):
+            entry = await self._validate(query, operation_name, parsed.node)
+            if entry is None:
+                entry = operation(document, operation_name)
+            if operation_name is None or document.definition(operation_name) is not None:
+                document.memo[memo_key] = entry
         return entry
 
-    async def _prepare(self, query: str, operation_name: str | None) -> Operation | Invalid:
-        checked = await self._validate(query, operation_name)
-        if isinstance(checked, Invalid):
-            return checked
-        definition = get_operation_ast(checked, operation_name)
-        if definition is None:
-            return Invalid([GraphQLError("No operation to run in this document.")])
-        return analyse(graphql_schema(self.schema), checked, definition)
-
-    async def _validate(self, query: str, operation_name: str | None) -> DocumentNode | Invalid:
-        """strawberry's parse and validate steps, with every schema extension taking part."""
+    async def _validate(
+        self, query: str, operation_name: str | None, document: DocumentNode
+    ) -> Invalid | None:
+        """strawberry's validation steps, with every schema extension taking part."""
         schema = self.schema
         context = ExecutionContext(
             query=query,
@@ -150,12 +149,12 @@ class DocumentCache:
             allowed_operations=ALL_OPERATION_TYPES,
             provided_operation_name=operation_name,
         )
+        context.graphql_document = document
         runner = extensions_runner(schema, context)
         try:
             async with runner.operation():
                 failure = await prepare_operation(schema, context, runner)
         except GraphQLError as error:
-            # What the parser refused (engine.extensions.CachedParser), already classified.
             return Invalid([error])
         except MissingQueryError:
             return Invalid([GraphQLError("The operation has no query text.")])
@@ -163,135 +162,62 @@ class DocumentCache:
             return Invalid([GraphQLError(error.as_http_error_reason())])
         if failure is not None:
             return Invalid(list(failure.errors or [GraphQLError("Invalid operation.")]))
-        document = context.graphql_document
-        if document is None:
-            return Invalid([GraphQLError("The operation could not be parsed.")])
-        return document
+        return None
 
 
-def analyse(
-    schema: GraphQLSchema, document: DocumentNode, definition: OperationDefinitionNode
-) -> Operation:
-    fragments = {
-        node.name.value: node
-        for node in document.definitions
-        if isinstance(node, FragmentDefinitionNode)
-    }
+def operation(document: DocumentAnalysis, name: str | None) -> Operation | Invalid:
+    """The live layer's view of a valid operation of an analysed document."""
+    facts = document.operation(name)
+    if facts is None:
+        return Invalid([GraphQLError("No operation to run in this document.")])
+    schema = document.schema
     root_field: FieldNode | None = None
     root_field_def: GraphQLField | None = None
-    after_only: frozenset[str] = frozenset()
     subscription_type = schema.subscription_type
-    if definition.operation == OperationType.SUBSCRIPTION and subscription_type is not None:
-        root_field = _first_field(definition.selection_set, fragments)
+    if facts.kind is OperationType.SUBSCRIPTION and subscription_type is not None:
+        root_field = facts.root_field
         if root_field is not None:
             root_field_def = subscription_type.fields.get(root_field.name.value)
-            after_only = _after_only_variables(document, root_field)
-    facts = _Facts(schema)
-    visit(document, TypeInfoVisitor(facts.type_info, facts))
+    uploads = _UploadLiterals(schema)
+    visit(document.document, TypeInfoVisitor(uploads.type_info, uploads))
     upload = schema.get_type(UPLOAD_TYPE)
     upload_variables = tuple(
         (node.variable.name.value, type_)
-        for node in definition.variable_definitions or ()
+        for node in facts.definition.variable_definitions or ()
         if (type_ := _input_type(schema, node)) is not None
         and upload is not None
         and _may_hold_upload(type_, upload, set())
     )
     return Operation(
-        document=document,
-        definition=definition,
-        kind=definition.operation,
-        key=operation_key(document, definition),
+        document=document.document,
+        facts=facts,
         root_field=root_field,
         root_field_def=root_field_def,
-        viewer_dependent=facts.viewer_dependent,
-        after_only_variables=after_only,
-        upload_literal=facts.upload_literal,
+        upload_literal=uploads.found,
         upload_variables=upload_variables,
     )
 
 
-def operation_key(document: DocumentNode, definition: OperationDefinitionNode) -> str:
-    """The digest of one operation's normal form (see `Operation.key`)."""
-    name = definition.name.value if definition.name else ""
-    alone = separate_operations(document)[name]
-    fragments = sorted(
-        (node for node in alone.definitions if isinstance(node, FragmentDefinitionNode)),
-        key=lambda fragment: fragment.name.value,
-    )
-    return document_key(DocumentNode(definitions=(definition, *fragments)))
-
-
-class _Facts(Visitor):
-    """One walk over the document: viewer-dependent fields, literal uploads."""
+class _UploadLiterals(Visitor):
+    """One walk over the document: is a file given literally anywhere?"""
 
     def __init__(self, schema: GraphQLSchema) -> None:
         super().__init__()
         self.type_info = TypeInfo(schema)
-        self.viewer_dependent = False
-        self.upload_literal = False
-
-    def enter_field(self, node: FieldNode, *_: object) -> None:
-        parent = self.type_info.get_parent_type()
-        if parent is not None and (parent.name, node.name.value) in VIEWER_DEPENDENT_FIELDS:
-            self.viewer_dependent = True
+        self.found = False
 
     def enter_argument(self, node: ArgumentNode, *_: object) -> None:
-        self._check_upload(node.value)
+        self._check(node.value)
 
     def enter_object_field(self, node: ObjectFieldNode, *_: object) -> None:
-        self._check_upload(node.value)
+        self._check(node.value)
 
-    def _check_upload(self, value: object) -> None:
+    def _check(self, value: object) -> None:
         if isinstance(value, NullValueNode | VariableNode):
             return
         type_ = self.type_info.get_input_type()
         if type_ is not None and get_named_type(type_).name == UPLOAD_TYPE:
-            self.upload_literal = True
-
-
-def _first_field(
-    selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
-) -> FieldNode | None:
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            return selection
-        if isinstance(selection, InlineFragmentNode):
-            found = _first_field(selection.selection_set, fragments)
-        elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
-            found = _first_field(fragment.selection_set, fragments) if fragment else None
-        else:
-            found = None
-        if found is not None:
-            return found
-    return None
-
-
-def _after_only_variables(document: DocumentNode, root_field: FieldNode) -> frozenset[str]:
-    after = next((arg for arg in root_field.arguments or () if arg.name.value == "after"), None)
-    if after is None or not isinstance(after.value, VariableNode):
-        return frozenset()
-    name = after.value.name.value
-    counter = _VariableUses(name)
-    visit(document, counter)
-    return frozenset({name}) if counter.uses == 1 else frozenset()
-
-
-class _VariableUses(Visitor):
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self.uses = 0
-
-    def enter_variable_definition(self, node: VariableDefinitionNode, *_: object) -> object:
-        return SKIP
-
-    def enter_variable(self, node: VariableNode, *_: object) -> object:
-        if node.name.value == self.name:
-            self.uses += 1
-            if self.uses > 1:
-                return BREAK
-        return None
+            self.found = True
 
 
 def _input_type(schema: GraphQLSchema, node: VariableDefinitionNode) -> GraphQLInputType | None:

@@ -12,7 +12,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from gql_feed.compat.strawberry import graphql_schema
 from gql_feed.engine.execution import FeedExecutor
+from gql_feed.schema.policies import field_policies
 from gql_feed.schema.root import Mutation, Query, Subscription
 
 
@@ -30,8 +32,9 @@ def build_schema(
 ) -> strawberry.Schema:
     """`config` carries per-deployment choices (the batching bound); the SDL never depends on it.
 
-    Execution reads attribute fields directly (engine/execution.py)."""
-    return QuietErrors(
+    Execution reads attribute fields directly (engine/execution.py). A field that
+    declares no policy (schema/policies.py) refuses the whole schema: `UnclassifiedFields`."""
+    schema = QuietErrors(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -39,3 +42,5 @@ def build_schema(
         config=config,
         execution_context_class=FeedExecutor,
     )
+    field_policies(graphql_schema(schema))
+    return schema

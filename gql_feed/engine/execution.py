@@ -16,9 +16,9 @@ execution when any of these holds, decided once per execution and operation, not
 
 Otherwise a field takes the short path when all of these hold:
 - it takes no arguments, and it is an attribute (strawberry's default resolver,
-  `compat.strawberry.attribute_name`), a context field (`types.CONTEXT_FIELDS`: computed from the
-  object and the request's context, by the same function its resolver calls) or
-  `__typename`;
+  `compat.strawberry.attribute_name`), a context field (`schema.policies.context_reader`:
+  computed from the object and the request's context, by the same function its resolver
+  calls) or `__typename`;
 - its type is a scalar, an enum, an object type without `is_type_of` whose selected
   fields all take the short path too, or a list of those, nullable or not;
 - no incremental delivery (`@defer`/`@stream`) is under way there.
@@ -68,7 +68,7 @@ from gql_feed.engine.completion import (
     not_awaitable,
     nullable,
 )
-from gql_feed.schema.types import CONTEXT_FIELDS
+from gql_feed.schema.policies import context_reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +291,7 @@ class FeedExecutor(FieldsExecutor):
         field = parent.fields.get(field_name)
         if field is None or field.args or node.arguments:
             return None
-        read = CONTEXT_FIELDS.get((parent.name, field_name))
+        read = context_reader(field)
         attribute = attribute_name(field) if read is None else None
         if read is None and attribute is None:
             return None

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
 
 from graphql import (
     ASTValidationRule,
@@ -104,27 +105,41 @@ def _tokens(token: Token) -> int:
     return count
 
 
+@dataclass(slots=True, eq=False)
+class Parsed:
+    """A cached parse, and what the engine learnt about it (engine/analysis.py), kept and
+    dropped together: the parser's cache is the only cache of documents."""
+
+    node: DocumentNode
+    learnt: dict[object, Any] = field(default_factory=dict)
+
+
 class DocumentParser:
     """Parses query texts within the byte and token limits; one cache for a whole schema."""
 
     def __init__(self, max_query_bytes: int, max_tokens: int, cache_bytes: int) -> None:
         self.max_query_bytes = max_query_bytes
         self.max_tokens = max_tokens
-        self.cache: ByteLRU[str, DocumentNode] = ByteLRU(cache_bytes)
+        self.cache: ByteLRU[str, Parsed] = ByteLRU(cache_bytes)
 
     async def parse(self, text: str) -> DocumentNode:
         """The document; raises GraphQLError (syntax, too many tokens, too many bytes)."""
-        document = self.cache.get(text)
-        if document is not None:
-            return document
+        return (await self.parsed(text)).node
+
+    async def parsed(self, text: str) -> Parsed:
+        """`parse`, with what is known about the document so far."""
+        entry = self.cache.get(text)
+        if entry is not None:
+            return entry
         if is_too_large(text, self.max_query_bytes):
             raise too_large_error(self.max_query_bytes)
         if len(text) > OFF_LOOP_CHARS:
             document = await off_loop(parse, text, max_tokens=self.max_tokens)
         else:
             document = parse(text, max_tokens=self.max_tokens)
-        self.cache.put(text, document, document_weight(text, document))
-        return document
+        entry = Parsed(document)
+        self.cache.put(text, entry, document_weight(text, document))
+        return entry
 
 
 class ValidationResults:

@@ -25,7 +25,7 @@ from gql_feed.engine.document_refusals import (
 )
 from gql_feed.engine.document_stores import DocumentStore, MemoryDocumentStore, RedisDocumentStore
 from gql_feed.engine.document_validator import DocumentValidator
-from gql_feed.engine.parsing import OFF_LOOP_CHARS, is_too_large, off_loop
+from gql_feed.engine.parsing import OFF_LOOP_CHARS, DocumentParser, is_too_large, off_loop
 from gql_feed.engine.trusted_documents import TrustedDocuments, normalise_id
 
 logger = logging.getLogger(__name__)
@@ -56,9 +56,12 @@ class PersistedDocuments:
         self.max_query_bytes = max_query_bytes
 
     @classmethod
-    def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> PersistedDocuments:
+    def from_settings(
+        cls, settings: Settings, schema: strawberry.Schema, parser: DocumentParser | None = None
+    ) -> PersistedDocuments:
         """A manifest locks the server down (no APQ registration); otherwise APQ, in Redis
-        when the bus is Redis so that every worker shares what any one has learned."""
+        when the bus is Redis so that every worker shares what any one has learned.
+        `parser` should be the schema's own (`DocumentChecks.parser`)."""
         if settings.trusted_documents is not None:
             trusted = TrustedDocuments.load(settings.trusted_documents)
             logger.info("Trusted documents mode: %d operations allowed", len(trusted))
@@ -78,9 +81,7 @@ class PersistedDocuments:
         validator = DocumentValidator.for_settings(schema, settings)
 
         async def is_runnable(text: str) -> bool:
-            # Parsing and validating a document of thousands of tokens takes tens of
-            # milliseconds: not on the event loop.
-            return not await off_loop(validator.errors, text)
+            return not await validator.check(text, parser)
 
         return cls(store, None, is_runnable, settings.max_query_bytes)
 

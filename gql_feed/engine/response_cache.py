@@ -13,11 +13,12 @@ letting the hub catch up to it. So a client that got event N anywhere, over any 
 socket, and then reads here, never gets an answer from before N, even when this process's
 bus message for N is late or lost.
 
-What the cache may not hold, because it can change without an event:
-- `User.status` (updateStatus commits no event) and `Query.me` (the viewer themself);
-- `Query.user` (a signup commits no event, so "no such user" can become a user).
-A document that selects any of them is always executed. A document that selects a field
-whose value depends on the viewer (`VIEWER_DEPENDENT_FIELDS`) is kept per viewer.
+What the cache may hold is read from the fields' declared policies (schema/policies.py),
+through the document's analysis (engine/analysis.py): only a query whose every field
+changes only with events (not `User.status`: updateStatus commits no event; not `Query.user`:
+a signup commits none, so "no such user" can become a user) is kept, and one that selects
+a field depending on the viewer (`User.email`) is kept per viewer. A field that declares
+no policy keeps the schema from being built at all.
 """
 
 from __future__ import annotations
@@ -29,26 +30,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    GraphQLError,
-    GraphQLSchema,
-    OperationDefinitionNode,
-    OperationType,
-    TypeInfo,
-    TypeInfoVisitor,
-    Visitor,
-    get_named_type,
-    parse,
-    visit,
-)
 from prometheus_client import Counter
 
-from gql_feed.engine.normalize import document_key
-from gql_feed.engine.parsing import OFF_LOOP_CHARS, off_loop
+from gql_feed.engine.analysis import DocumentAnalysis
 from gql_feed.lru import ByteLRU
-from gql_feed.schema.types import VIEWER_DEPENDENT_FIELDS
 
 if TYPE_CHECKING:
     from gql_feed.events.hub import EventHub, HubEvent
@@ -65,13 +50,6 @@ SHARED = Counter(
     "Cacheable queries answered by an execution of the same query already under way",
 )
 
-# Fields whose value can change without an event id being committed (see the docstring).
-UNVERSIONED_FIELDS = frozenset({("Query", "me"), ("Query", "user"), ("User", "status")})
-# What one remembered document (its text and facts) is taken to weigh besides its text.
-DOCUMENT_OVERHEAD_BYTES = 512
-# Documents remembered by text, as a share of the answers' bytes.
-DOCUMENT_SHARE = 8
-
 ResponseKey = tuple[str, str | None, bytes, int | None]
 
 
@@ -83,90 +61,16 @@ class Flight:
     answer: asyncio.Future[bytes | None]
 
 
-@dataclass(frozen=True, slots=True)
-class OperationFacts:
-    """What caching one operation of a document needs to know."""
-
-    cacheable: bool
-    viewer_dependent: bool
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentFacts:
-    key: str
-    operations: Mapping[str | None, OperationFacts]
-
-    def operation(self, name: str | None) -> OperationFacts | None:
-        """The operation a request names; with no name, the document's only one."""
-        if name is None and len(self.operations) == 1:
-            return next(iter(self.operations.values()))
-        return self.operations.get(name) if name is not None else None
-
-
-class _SelectedFields(Visitor):
-    """Every (parent type, field) an operation selects, fragments included."""
-
-    def __init__(self, type_info: TypeInfo) -> None:
-        super().__init__()
-        self.type_info = type_info
-        self.fields: set[tuple[str, str]] = set()
-
-    def enter_field(self, node: FieldNode, *_: object) -> None:
-        parent = self.type_info.get_parent_type()
-        if parent is not None:
-            self.fields.add((get_named_type(parent).name, node.name.value))
-
-
-def document_facts(schema: GraphQLSchema, document: DocumentNode) -> DocumentFacts:
-    """Facts per operation. Fragments are followed: a field selected through a fragment
-    spread counts for every operation of the document, which can only make an operation
-    less cacheable, never wrongly cacheable."""
-    fragments: set[tuple[str, str]] = set()
-    per_operation: dict[str | None, set[tuple[str, str]]] = {}
-    kinds: dict[str | None, OperationType] = {}
-    for definition in document.definitions:
-        type_info = TypeInfo(schema)
-        fields = _SelectedFields(type_info)
-        visit(definition, TypeInfoVisitor(type_info, fields))
-        if isinstance(definition, OperationDefinitionNode):
-            name = definition.name.value if definition.name else None
-            per_operation[name] = fields.fields
-            kinds[name] = definition.operation
-        else:
-            fragments |= fields.fields
-    operations = {}
-    for name, selected in per_operation.items():
-        reached = selected | fragments
-        operations[name] = OperationFacts(
-            cacheable=kinds[name] is OperationType.QUERY and not reached & UNVERSIONED_FIELDS,
-            viewer_dependent=bool(reached & VIEWER_DEPENDENT_FIELDS),
-        )
-    return DocumentFacts(document_key(document), operations)
-
-
 class ResponseCache:
     """Encoded answers by (document, operation, variables, viewer where it matters).
 
     `newest` reads the event log's newest id; `hub` is this process's event hub, whose
-    sinks must include this cache (ahead of the live fan-out). `max_tokens` bounds the
-    parse of a document this cache has not seen, as it bounds execution's own.
+    sinks must include this cache (ahead of the live fan-out).
     """
 
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        max_bytes: int,
-        newest: Callable[[], Awaitable[int]],
-        hub: EventHub,
-        max_tokens: int | None = None,
-    ) -> None:
-        self.schema = schema
-        self.max_tokens = max_tokens
+    def __init__(self, max_bytes: int, newest: Callable[[], Awaitable[int]], hub: EventHub) -> None:
         self.enabled = max_bytes > 0
         self.answers: ByteLRU[ResponseKey, tuple[int, bytes]] = ByteLRU(max_bytes)
-        self.documents: ByteLRU[str, DocumentFacts | None] = ByteLRU(
-            max(max_bytes // DOCUMENT_SHARE, 1)
-        )
         self.newest = newest
         self.hub = hub
         # Bumped (and every answer dropped) whenever this process learns of a newer event.
@@ -178,32 +82,9 @@ class ResponseCache:
 
     # Keys.
 
-    def facts(self, query: str) -> DocumentFacts | None:
-        """Facts about a document text, parsed once per text; None if it does not parse
-        (execution then reports why, and nothing is stored)."""
-        facts = self.documents.get(query)
-        if facts is None and query not in self.documents:
-            try:
-                facts = document_facts(self.schema, parse(query, max_tokens=self.max_tokens))
-            except GraphQLError:
-                facts = None
-            self.documents.put(query, facts, len(query) + DOCUMENT_OVERHEAD_BYTES)
-        return facts
-
-    async def learn(self, query: str, document: DocumentNode) -> None:
-        """Remember the facts of a document already parsed (by execution's own parser),
-        so that `key` need not parse it again; a big one is read on a document thread."""
-        if not self.enabled or query in self.documents:
-            return
-        if len(query) > OFF_LOOP_CHARS:
-            facts = await off_loop(document_facts, self.schema, document)
-        else:
-            facts = document_facts(self.schema, document)
-        self.documents.put(query, facts, len(query) + DOCUMENT_OVERHEAD_BYTES)
-
     def key(
         self,
-        query: str,
+        document: DocumentAnalysis,
         operation_name: str | None,
         variables: Mapping[str, object] | None,
         viewer_id: int | None,
@@ -211,16 +92,15 @@ class ResponseCache:
         """The key an answer to this request is kept under; None when it may not be kept."""
         if not self.enabled:
             return None
-        facts = self.facts(query)
-        operation = facts.operation(operation_name) if facts else None
-        if facts is None or operation is None or not operation.cacheable:
+        operation = document.operation(operation_name)
+        if operation is None or not operation.cacheable:
             return None
         try:
             encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             return None
         return (
-            facts.key,
+            document.key,
             operation_name,
             encoded,
             viewer_id if operation.viewer_dependent else None,

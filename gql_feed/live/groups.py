@@ -1,6 +1,6 @@
 """Grouped fan-out: each event is executed once per group, not once per subscriber.
 
-Subscribers whose operation (in its normal form: see `documents.Operation.key`), operation
+Subscribers whose operation (in its normal form: see `analysis.OperationFacts.key`), operation
 name, declared variables' coerced values (except a resume point) and visible viewer are
 the same would receive byte-identical payloads, so they share a group; whitespace,
 comments, undeclared variables or their order cannot split one. For each event the hub
@@ -52,7 +52,7 @@ class TooManyGroups(FeedError):
 
 
 class GroupKey(NamedTuple):
-    operation: str  # the digest of the operation's normal form (documents.Operation.key)
+    operation: str  # the digest of the operation's normal form (analysis.OperationFacts.key)
     operation_name: str | None
     variables: str  # declared variables' coerced values, canonical JSON, minus resume-only
     viewer_id: int | None  # only when the operation selects a viewer-dependent field

@@ -19,6 +19,7 @@ from graphql.execution import get_argument_values, get_variable_values
 from gql_feed.compat.strawberry import build_executor, graphql_schema
 from gql_feed.config import Settings
 from gql_feed.engine.documents import DocumentCache, Invalid, Operation
+from gql_feed.engine.parsing import DocumentParser
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.groups import Group, GroupKey, Groups, Subscriber, TooManyGroups
@@ -61,12 +62,19 @@ class Operations:
         services: Services,
         settings: Settings,
         persisted: PersistedDocuments,
+        parser: DocumentParser | None = None,
     ) -> None:
+        """`parser` should be the schema's own (`DocumentChecks.parser`), so that a text
+        is parsed and analysed once for HTTP and live operations alike."""
         self.schema = schema
         self.services = services
         self.settings = settings
         self.persisted = persisted
-        self.documents = DocumentCache(schema, settings.document_cache_bytes)
+        if parser is None:
+            parser = DocumentParser(
+                settings.max_query_bytes, settings.max_query_tokens, settings.document_cache_bytes
+            )
+        self.documents = DocumentCache(schema, parser, hide_suggestions=settings.production)
         self.groups = Groups(
             buffer_limit=settings.replay_max_events, max_groups=settings.live_max_groups
         )

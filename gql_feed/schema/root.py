@@ -10,6 +10,7 @@ from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from gql_feed.schema.context import Context
+from gql_feed.schema.policies import ANY_TIME, BY_EVENTS, Audience, Changes, policy
 from gql_feed.schema.types import (
     AuthPayload,
     PageInfo,
@@ -75,24 +76,30 @@ class UpdatePostInput:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The logged-in user. Needs a login.")
+    @strawberry.field(
+        description="The logged-in user. Needs a login.",
+        # The viewer themself; their status changes without an event.
+        metadata=policy(Changes.WITHOUT_EVENT, Audience.VIEWER),
+    )
     async def me(self, info: InfoType) -> User:
         return User.of(await info.context.services.accounts.viewer(info.context.viewer_id))
 
-    @strawberry.field(description="Needs a login.")
+    # A signup commits no event, so "no such user" can become a user without one.
+    @strawberry.field(description="Needs a login.", metadata=ANY_TIME)
     async def user(self, info: InfoType, id: strawberry.ID) -> User | None:
         info.context.viewer_id  # noqa: B018 - reading users needs a login
         record = await info.context.users.load(parse_id(id))
         return User.of(record) if record else None
 
-    @strawberry.field(description="Needs a login.")
+    @strawberry.field(description="Needs a login.", metadata=BY_EVENTS)
     async def post(self, info: InfoType, id: strawberry.ID) -> Post | None:
         info.context.viewer_id  # noqa: B018 - reading posts needs a login
         found = await info.context.services.posts.get(parse_id(id))
         return Post.of(found.post, found.creator) if found else None
 
     @strawberry.field(
-        description="Numbered pages, newest first; totalPosts is for pagers. Needs a login."
+        description="Numbered pages, newest first; totalPosts is for pagers. Needs a login.",
+        metadata=BY_EVENTS,
     )
     async def posts(self, info: InfoType, page: int = 1, per_page: int = 2) -> PostPage:
         info.context.viewer_id  # noqa: B018
@@ -104,7 +111,10 @@ class Query:
             per_page=result.per_page,
         )
 
-    @strawberry.field(description="Cursor pages for infinite scroll, newest first. Needs a login.")
+    @strawberry.field(
+        description="Cursor pages for infinite scroll, newest first. Needs a login.",
+        metadata=BY_EVENTS,
+    )
     async def feed(
         self, info: InfoType, first: int = 10, after: str | None = None
     ) -> PostConnection:
@@ -123,9 +133,14 @@ class Query:
         )
 
 
+# A mutation is an action, not a read: its answer is never kept, whatever it selects.
+# Those that act as the viewer say so.
+AS_VIEWER = policy(Changes.WITHOUT_EVENT, Audience.VIEWER)
+
+
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Needs no login; log in afterwards.")
+    @strawberry.mutation(description="Needs no login; log in afterwards.", metadata=ANY_TIME)
     async def signup(self, info: InfoType, input: SignupInput) -> User:
         accounts = info.context.services.accounts
         record = await accounts.signup(input.email, input.name, input.password, info.context.client)
@@ -133,7 +148,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Needs no login. Unknown email and wrong password get the same answer; "
-        "send the token as 'Authorization: Bearer <token>'."
+        "send the token as 'Authorization: Bearer <token>'.",
+        metadata=ANY_TIME,
     )
     async def login(self, info: InfoType, email: str, password: str) -> AuthPayload:
         result = await info.context.services.accounts.login(email, password, info.context.client)
@@ -141,14 +157,16 @@ class Mutation:
         return AuthPayload(token=result.token, user=user, expires_at=result.expires_at)
 
     @strawberry.mutation(
-        description=f"Needs a login. Not blank, at most {MAX_STATUS_LENGTH} characters."
+        description=f"Needs a login. Not blank, at most {MAX_STATUS_LENGTH} characters.",
+        metadata=AS_VIEWER,
     )
     async def update_status(self, info: InfoType, status: str) -> User:
         accounts = info.context.services.accounts
         return User.of(await accounts.update_status(info.context.viewer_id, status))
 
     @strawberry.mutation(
-        description="Needs a login. Sent as a GraphQL multipart request, for its image."
+        description="Needs a login. Sent as a GraphQL multipart request, for its image.",
+        metadata=ANY_TIME,
     )
     async def create_post(self, info: InfoType, input: CreatePostInput) -> Post:
         posts = info.context.services.posts
@@ -156,7 +174,7 @@ class Mutation:
         result = await posts.create(info.context.viewer_id, input.title, input.content, image)
         return Post.of(result.post, result.creator)
 
-    @strawberry.mutation(description="Needs a login, as the post's creator.")
+    @strawberry.mutation(description="Needs a login, as the post's creator.", metadata=ANY_TIME)
     async def update_post(self, info: InfoType, id: strawberry.ID, input: UpdatePostInput) -> Post:
         posts = info.context.services.posts
         result = await posts.update(
@@ -172,7 +190,8 @@ class Mutation:
         description="Needs a login. A single-use ticket, good for 60 seconds, that opens one "
         "live stream over Server-Sent Events for a page whose EventSource cannot send an "
         "Authorization header: GET /graphql?query=subscription…&ticket=<this>. Never put the "
-        "access token itself in a URL. The stream ends when the login expires."
+        "access token itself in a URL. The stream ends when the login expires.",
+        metadata=AS_VIEWER,
     )
     def stream_ticket(self, info: InfoType) -> str:
         info.context.viewer_id  # noqa: B018 - needs a login
@@ -183,7 +202,8 @@ class Mutation:
         return ticket
 
     @strawberry.mutation(
-        description="Needs a login, as the post's creator. Returns the id of the deleted post."
+        description="Needs a login, as the post's creator. Returns the id of the deleted post.",
+        metadata=ANY_TIME,
     )
     async def delete_post(self, info: InfoType, id: strawberry.ID) -> strawberry.ID:
         posts = info.context.services.posts
@@ -197,7 +217,8 @@ class Subscription:
         description="Needs a login. Every post created, updated or deleted, as it happens. "
         "`actions` narrows what arrives; `after` first replays every event after that id "
         "from the event log. Served over the WebSocket, Server-Sent Events and Apollo's "
-        "multipart HTTP subscriptions at /graphql."
+        "multipart HTTP subscriptions at /graphql.",
+        metadata=BY_EVENTS,
     )
     async def post_events(
         self,

@@ -1,38 +1,46 @@
-"""The GraphQL object types. Every object has a stable `id` for normalized client caches."""
+"""The GraphQL object types. Every object has a stable `id` for normalized client caches.
+
+Every field declares its policy (schema/policies.py): whether it can change without an
+event, and whether it depends on the viewer. Most follow the events and are the same for
+everyone (`BY_EVENTS`); the others say why beside them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from gql_feed.events.payload import EventPayload, PostPayload, UserPayload
 from gql_feed.schema.context import Context
+from gql_feed.schema.policies import ANY_TIME, BY_EVENTS, Audience, Changes, policy
 from gql_feed.services.errors import NotFound
 from gql_feed.services.records import PostRecord, UserRecord
 
 
 @strawberry.type
 class User:
-    id: strawberry.ID
-    name: str
-    status: str
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(metadata=BY_EVENTS)
+    name: str = strawberry.field(metadata=BY_EVENTS)
+    # updateStatus commits no event.
+    status: str = strawberry.field(metadata=ANY_TIME)
+    created_at: datetime = strawberry.field(metadata=BY_EVENTS)
     _email: strawberry.Private[str | None]
     _is_owner: strawberry.Private[bool] = False
-
-    @strawberry.field(description="Only visible to the user themself; null for everyone else.")
-    def email(self, info: Info[Context, None]) -> str | None:
-        return self.email_for(info.context)
 
     def email_for(self, context: Context) -> str | None:
         if self._is_owner or context.optional_viewer_id == int(self.id):
             return self._email
         return None
+
+    @strawberry.field(
+        description="Only visible to the user themself; null for everyone else.",
+        metadata=policy(Changes.WITH_EVENTS, Audience.VIEWER, reads=email_for),
+    )
+    def email(self, info: Info[Context, None]) -> str | None:
+        return self.email_for(info.context)
 
     @classmethod
     def of(cls, record: UserRecord, *, is_owner: bool = False) -> User:
@@ -57,27 +65,25 @@ class User:
         )
 
 
-# Fields whose value depends on who is asking: live subscriptions that select one of
-# these cannot share one execution with other viewers (see gql_feed.live).
-VIEWER_DEPENDENT_FIELDS = frozenset({("User", "email")})
-
-
 @strawberry.type
 class Post:
-    id: strawberry.ID
-    title: str
-    content: str
-    created_at: datetime
-    updated_at: datetime
-    creator: User = strawberry.field(description="Who wrote the post.")
+    id: strawberry.ID = strawberry.field(metadata=BY_EVENTS)
+    title: str = strawberry.field(metadata=BY_EVENTS)
+    content: str = strawberry.field(metadata=BY_EVENTS)
+    created_at: datetime = strawberry.field(metadata=BY_EVENTS)
+    updated_at: datetime = strawberry.field(metadata=BY_EVENTS)
+    creator: User = strawberry.field(description="Who wrote the post.", metadata=BY_EVENTS)
     _image_name: strawberry.Private[str]
-
-    @strawberry.field(description="An absolute URL a browser can load.")
-    def image_url(self, info: Info[Context, None]) -> str:
-        return self.image_url_for(info.context)
 
     def image_url_for(self, context: Context) -> str:
         return f"{context.services.settings.base_url}/uploads/{self._image_name}"
+
+    @strawberry.field(
+        description="An absolute URL a browser can load.",
+        metadata=policy(Changes.WITH_EVENTS, Audience.ANYONE, reads=image_url_for),
+    )
+    def image_url(self, info: Info[Context, None]) -> str:
+        return self.image_url_for(info.context)
 
     @classmethod
     def of(cls, record: PostRecord, creator: UserRecord) -> Post:
@@ -107,35 +113,40 @@ class Post:
 
 @strawberry.type
 class PostPage:
-    posts: list[Post]
-    total_posts: int
-    page: int
-    per_page: int
+    posts: list[Post] = strawberry.field(metadata=BY_EVENTS)
+    total_posts: int = strawberry.field(metadata=BY_EVENTS)
+    page: int = strawberry.field(metadata=BY_EVENTS)
+    per_page: int = strawberry.field(metadata=BY_EVENTS)
 
 
 @strawberry.type
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(metadata=BY_EVENTS)
+    end_cursor: str | None = strawberry.field(metadata=BY_EVENTS)
 
 
 @strawberry.type
 class PostEdge:
-    cursor: str
-    node: Post
+    cursor: str = strawberry.field(metadata=BY_EVENTS)
+    node: Post = strawberry.field(metadata=BY_EVENTS)
 
 
 @strawberry.type
 class PostConnection:
-    edges: list[PostEdge]
-    page_info: PageInfo
+    edges: list[PostEdge] = strawberry.field(metadata=BY_EVENTS)
+    page_info: PageInfo = strawberry.field(metadata=BY_EVENTS)
+
+
+LOGIN = policy(Changes.WITHOUT_EVENT, Audience.VIEWER)
 
 
 @strawberry.type
 class AuthPayload:
-    token: str
-    user: User
-    expires_at: datetime
+    """The answer to a login: a fresh token for whoever logged in, each time."""
+
+    token: str = strawberry.field(metadata=LOGIN)
+    user: User = strawberry.field(metadata=LOGIN)
+    expires_at: datetime = strawberry.field(metadata=LOGIN)
 
 
 @strawberry.enum
@@ -148,11 +159,14 @@ class PostAction(Enum):
 @strawberry.type
 class PostEvent:
     id: strawberry.ID = strawberry.field(
-        description="Position in the event log; resume with postEvents(after: id)."
+        description="Position in the event log; resume with postEvents(after: id).",
+        metadata=BY_EVENTS,
     )
-    action: PostAction
-    post: Post = strawberry.field(description="For DELETED, the post as it was.")
-    occurred_at: datetime
+    action: PostAction = strawberry.field(metadata=BY_EVENTS)
+    post: Post = strawberry.field(
+        description="For DELETED, the post as it was.", metadata=BY_EVENTS
+    )
+    occurred_at: datetime = strawberry.field(metadata=BY_EVENTS)
 
     @classmethod
     def from_event(cls, data: EventPayload) -> PostEvent:
@@ -174,12 +188,3 @@ def parse_id(value: strawberry.ID | str, field: str = "id") -> int:
     if number < 1 or number > 2**63 - 1:
         raise NotFound(f"No object with {field} {value!r}.")
     return number
-
-
-# Fields computed from the object and the request's context alone, by the same function
-# their resolver calls: execution reads them directly, as it reads plain attributes
-# (engine/execution.py). Keys are (GraphQL type, GraphQL field).
-CONTEXT_FIELDS: dict[tuple[str, str], Callable[[Any, Context], object]] = {
-    ("User", "email"): User.email_for,
-    ("Post", "imageUrl"): Post.image_url_for,
-}

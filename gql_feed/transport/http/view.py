@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import DocumentNode, FieldNode, GraphQLError, get_operation_ast
+from graphql import FieldNode, GraphQLError
 from graphql import OperationType as OperationKind
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,6 +33,7 @@ from gql_feed.compat.strawberry import (
     stream_protocol,
 )
 from gql_feed.engine import admission
+from gql_feed.engine.analysis import DocumentAnalysis, analysis
 from gql_feed.engine.cost import cost_error
 from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.extensions import DocumentChecks
@@ -157,11 +158,11 @@ class GraphQLView(GraphQL[Context, None]):
         Only a request whose token verified shares answers, so one that would fail for
         want of a login always executes and fails."""
         query = await self._resolve(request_data)
-        document = await self._parsed(query)
+        document = await self._analysis(query)
         if document is not None:
             # Before anything walks them: the cache key, the NUL check, the cost.
             request_data.variables = declared_only(
-                document, request_data.operation_name, request_data.variables
+                document.document, request_data.operation_name, request_data.variables
             )
         if _is_paced_write(document, request_data.operation_name, context):
             async with self.priority.write():
@@ -169,11 +170,12 @@ class GraphQLView(GraphQL[Context, None]):
                 return orjson.dumps(await self.process_result(request, result))
         await self.priority.read()
         key = None
-        if self.responses is not None and context.claims is not None:
-            if document is not None:
-                await self.responses.learn(query, document)
+        if self.responses is not None and context.claims is not None and document is not None:
             key = self.responses.key(
-                query, request_data.operation_name, request_data.variables, context.claims.user_id
+                document,
+                request_data.operation_name,
+                request_data.variables,
+                context.claims.user_id,
             )
         if key is None or self.responses is None:
             result = await self._execute(query, request_data, context, "POST")
@@ -309,7 +311,7 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> ExecutionResult:
         query = await self._resolve(request_data)
         if request_adapter.method == "POST" and _is_paced_write(
-            await self._parsed(query), request_data.operation_name, context
+            await self._analysis(query), request_data.operation_name, context
         ):
             async with self.priority.write():
                 return await self._execute(query, request_data, context, "POST")
@@ -327,12 +329,14 @@ class GraphQLView(GraphQL[Context, None]):
         except DocumentRefused as refusal:
             raise HttpRefusal.of(refusal) from None
 
-    async def _parsed(self, query: str) -> DocumentNode | None:
-        """The parse execution will use; None when it does not parse (execution says why)."""
+    async def _analysis(self, query: str) -> DocumentAnalysis | None:
+        """The document's facts, from the parse execution will use (None when it does not
+        parse: execution says why)."""
         try:
-            return await self.checks.parser.parse(query)
+            parsed = await self.checks.parser.parsed(query)
         except GraphQLError:
             return None
+        return analysis(self.graphql_schema, parsed)
 
     async def _resolve_or_refusal(self, request_data: GraphQLRequestData) -> str | HttpRefusal:
         try:
@@ -386,7 +390,7 @@ class GraphQLView(GraphQL[Context, None]):
 
 
 def _is_paced_write(
-    document: DocumentNode | None, operation_name: str | None, context: Context
+    document: DocumentAnalysis | None, operation_name: str | None, context: Context
 ) -> bool:
     """Whether reads should make way for this request (`engine.priority`): a mutation
     whose body is in (the caller has it), whose document parses and whose sender's login
@@ -396,12 +400,12 @@ def _is_paced_write(
     stream ticket: none of those may slow everyone's reads."""
     if context.claims is None or document is None:
         return False
-    operation = get_operation_ast(document, operation_name)
-    if operation is None or operation.operation is not MUTATION:
+    operation = document.operation(operation_name)
+    if operation is None or operation.kind is not MUTATION:
         return False
     return any(
         not isinstance(selection, FieldNode) or selection.name.value not in NOT_WRITES
-        for selection in operation.selection_set.selections
+        for selection in operation.definition.selection_set.selections
     )
 
 
