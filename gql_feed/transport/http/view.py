@@ -35,6 +35,7 @@ from gql_feed.engine.persisted import DocumentRefused, PersistedDocuments
 from gql_feed.engine.priority import WritesFirst
 from gql_feed.engine.response_cache import ResponseCache
 from gql_feed.schema.context import Context, Services
+from gql_feed.transport.http.answers import finish, shaped
 from gql_feed.transport.http.graphiql import graphiql_response
 from gql_feed.transport.http.uploads import place_files
 
@@ -136,20 +137,18 @@ class GraphQLView(GraphQL[Context, None]):
             response = HttpRefusal(error.status_code, code, error.reason).response()
         except HttpRefusal as refusal:
             response = refusal.response()
-        await response(scope, receive, send)
+        await finish(request, response)(scope, receive, send)
 
     async def answer_json(self, request: Request) -> Response | None:
         """The common request, one operation POSTed as JSON, answered without strawberry's
         general HTTP machinery and, for a query whose answer is kept, without executing
         or encoding anything. None for anything else (GET, multipart, a batch, a body that
-        is not a JSON object, a streaming `Accept`): `run` answers those, reading the body
+        is not a JSON object): `run` answers those, reading the body
         this method already read."""
         if request.method != "POST":
             return None
         content_type, _ = parse_content_type(request.headers.get("content-type", ""))
         if "application/json" not in content_type:
-            return None
-        if self._get_stream_transport_from_headers(request.headers) is not None:
             return None
         try:
             data = await self.parse_json_body(await request.body())
@@ -206,6 +205,13 @@ class GraphQLView(GraphQL[Context, None]):
             self.services, request.headers.get("authorization"), client
         )
 
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """Strawberry's, with no `data` entry when nothing executed (`http.answers`)."""
+        return shaped(request, result, dict(await super().process_result(request, result)))
+
+    def _get_stream_transport_from_headers(self, headers: Any) -> None:
+        """Never a stream here: `StreamsOrView` sends streaming requests elsewhere first."""
+
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
 
@@ -234,8 +240,7 @@ class GraphQLView(GraphQL[Context, None]):
         """Strawberry's, checking every operation of a batch (not only a single one) and
         keeping `documentId`: a malformed body is a 400, never a crash."""
         content_type, _ = parse_content_type(request.content_type or "")
-        transport = self._get_stream_transport_from_headers(request.headers)
-        protocol: GraphQLRequestProtocol = transport.protocol if transport else "http"
+        protocol: GraphQLRequestProtocol = "http"  # streams never reach the view
         data: object
         if request.method == "GET":
             data = self.parse_query_params(request.query_params)
