@@ -14,8 +14,10 @@ from strawberry.types import ExecutionContext, Info
 
 from gql_feed.engine.execution import FeedExecutor
 from gql_feed.schema.context import Context
+from gql_feed.schema.ids import decode_global_id, global_id, parse_id
 from gql_feed.schema.types import (
     AuthPayload,
+    Node,
     PageInfo,
     Post,
     PostAction,
@@ -24,7 +26,6 @@ from gql_feed.schema.types import (
     PostEvent,
     PostPage,
     User,
-    parse_id,
 )
 from gql_feed.services.accounts import (
     MAX_NAME_LENGTH,
@@ -32,7 +33,7 @@ from gql_feed.services.accounts import (
     MAX_STATUS_LENGTH,
     MIN_PASSWORD_LENGTH,
 )
-from gql_feed.services.errors import FeedError
+from gql_feed.services.errors import BadUserInput, FeedError
 from gql_feed.services.posts import (
     MAX_CONTENT_LENGTH,
     MAX_TITLE_LENGTH,
@@ -77,6 +78,22 @@ class UpdatePostInput:
     image: Upload | None = strawberry.field(default=None, description=IMAGE_RULE)
 
 
+MAX_NODES = 100
+
+
+async def _node(context: Context, id: strawberry.ID) -> Node | None:
+    """A node by its global id (plain numbers name no type: they are not nodes' ids)."""
+    decoded = decode_global_id(str(id))
+    if decoded is None:
+        return None
+    type_name, number = decoded
+    if type_name == "User":
+        record = await context.users.load(number)
+        return User.of(record) if record else None
+    found = await context.services.posts.get(number)
+    return Post.of(found.post, found.creator) if found else None
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="The logged-in user. Needs a login.")
@@ -86,14 +103,31 @@ class Query:
     @strawberry.field(description="Needs a login.")
     async def user(self, info: InfoType, id: strawberry.ID) -> User | None:
         info.context.viewer_id  # noqa: B018 - reading users needs a login
-        record = await info.context.users.load(parse_id(id))
+        record = await info.context.users.load(parse_id(id, "User"))
         return User.of(record) if record else None
 
     @strawberry.field(description="Needs a login.")
     async def post(self, info: InfoType, id: strawberry.ID) -> Post | None:
         info.context.viewer_id  # noqa: B018 - reading posts needs a login
-        found = await info.context.services.posts.get(parse_id(id))
+        found = await info.context.services.posts.get(parse_id(id, "Post"))
         return Post.of(found.post, found.creator) if found else None
+
+    @strawberry.field(
+        description="The user or post with this global id; null if there is none. Needs a login."
+    )
+    async def node(self, info: InfoType, id: strawberry.ID) -> Node | None:
+        info.context.viewer_id  # noqa: B018 - reading needs a login
+        return await _node(info.context, id)
+
+    @strawberry.field(
+        description=f"The users and posts with these global ids, in order (null where there "
+        f"is none); at most {MAX_NODES} ids. Needs a login."
+    )
+    async def nodes(self, info: InfoType, ids: list[strawberry.ID]) -> list[Node | None]:
+        info.context.viewer_id  # noqa: B018
+        if len(ids) > MAX_NODES:
+            raise BadUserInput({"ids": f"At most {MAX_NODES} ids."})
+        return [await _node(info.context, id) for id in ids]
 
     @strawberry.field(
         description="Numbered pages, newest first; totalPosts is for pagers. Needs a login."
@@ -165,7 +199,7 @@ class Mutation:
         posts = info.context.services.posts
         result = await posts.update(
             info.context.viewer_id,
-            parse_id(id),
+            parse_id(id, "Post"),
             input.title,
             input.content,
             cast(Readable | None, input.image),
@@ -191,8 +225,8 @@ class Mutation:
     )
     async def delete_post(self, info: InfoType, id: strawberry.ID) -> strawberry.ID:
         posts = info.context.services.posts
-        result = await posts.delete(info.context.viewer_id, parse_id(id))
-        return strawberry.ID(str(result.post.id))
+        result = await posts.delete(info.context.viewer_id, parse_id(id, "Post"))
+        return global_id("Post", result.post.id)
 
 
 @strawberry.type
