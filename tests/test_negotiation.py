@@ -47,6 +47,12 @@ GRAPHQL_SSE = "text/event-stream"
         (GRAPHQL_SSE, None, EVENT_STREAM),
         ('multipart/mixed;subscriptionSpec="1.0";q=0.5, text/event-stream;q=0.4', None, MULTIPART),
         ("text/html", None, None),
+        (
+            'multipart/mixed;boundary="a,b";subscriptionSpec="1.0", application/json',
+            JSON,
+            MULTIPART,
+        ),
+        ("text/event-stream, " * 300 + "application/json", JSON, None),  # too long: ignored
         ("nonsense, ;;, /, application/json", JSON, None),
     ],
 )

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import ExecutionResult
 
-from gql_feed.transport.http.negotiation import GRAPHQL_RESPONSE_JSON, JSON, json_type, parse_accept
+from gql_feed.transport.http.negotiation import GRAPHQL_RESPONSE_JSON, JSON, accepted
 
 # Request errors whose status says more than 400 under application/graphql-response+json.
 LOGIN_STATUSES = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403}
@@ -24,7 +24,7 @@ LOGIN_STATUSES = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403}
 def answer_type(request: Request) -> str:
     """The JSON media type this request's answer uses (application/json when the client
     accepts neither: the spec lets a server answer with it rather than a 406)."""
-    return json_type(parse_accept(request.headers.get("accept"))) or JSON
+    return accepted(request.headers.get("accept"))[0] or JSON
 
 
 def is_request_error(result: ExecutionResult) -> bool:

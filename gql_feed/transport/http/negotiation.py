@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -22,6 +23,8 @@ MULTIPART = "multipart/mixed"
 JSON_TYPES = (JSON, GRAPHQL_RESPONSE_JSON)
 # Only Apollo's multipart protocol streams subscriptions as multipart: a range must say so.
 MULTIPART_PARAMETER = ("subscriptionspec", "1.0")
+# A longer Accept header is read as none at all (application/json).
+MAX_HEADER_CHARS = 4096
 # Subscriptions: between equal weights and positions, SSE first.
 STREAM_TYPES = (EVENT_STREAM, MULTIPART)
 
@@ -47,11 +50,14 @@ class MediaRange:
         return 4 if self.parameters else 3
 
 
-def parse_accept(header: str | None) -> list[MediaRange]:
-    """The media ranges of an Accept header; unreadable ranges are skipped, not fatal."""
+@lru_cache(maxsize=256)
+def parse_accept(header: str | None) -> tuple[MediaRange, ...]:
+    """The media ranges of an Accept header; unreadable ranges are skipped, not fatal.
+
+    Cached: a client sends the same header with every request."""
+    if not header or len(header) > MAX_HEADER_CHARS:
+        return ()
     ranges: list[MediaRange] = []
-    if not header:
-        return ranges
     for position, item in enumerate(_split(header, ",")):
         pieces = _split(item, ";")
         if not pieces:
@@ -71,7 +77,7 @@ def parse_accept(header: str | None) -> list[MediaRange]:
             elif name:
                 parameters.append((name, value))
         ranges.append(MediaRange(type_, subtype, tuple(parameters), weight, position))
-    return ranges
+    return tuple(ranges)
 
 
 def choose(
@@ -120,6 +126,13 @@ def stream_type(ranges: Sequence[MediaRange]) -> str | None:
     return choose(ranges, STREAM_TYPES, explicit=True, required={MULTIPART: MULTIPART_PARAMETER})
 
 
+@lru_cache(maxsize=256)
+def accepted(header: str | None) -> tuple[str | None, str | None]:
+    """(`json_type`, `stream_type`) of an Accept header, cached as `parse_accept` is."""
+    ranges = parse_accept(header)
+    return json_type(ranges), stream_type(ranges)
+
+
 def _weight(value: str) -> float:
     """A `q` value: 0 to 1 with at most three decimals; anything else counts as 1."""
     try:
@@ -133,6 +146,8 @@ def _weight(value: str) -> float:
 
 def _split(text: str, separator: str) -> list[str]:
     """`text` split on `separator` outside quoted strings."""
+    if '"' not in text:
+        return [part for part in (p.strip() for p in text.split(separator)) if part]
     parts: list[str] = []
     current: list[str] = []
     quoted = False

@@ -19,7 +19,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import Message, Receive, Scope
 
 from gql_feed.engine.persisted import DocumentRefused, PersistedDocuments
-from gql_feed.transport.http.negotiation import json_type, parse_accept, stream_type
+from gql_feed.transport.http.negotiation import accepted
 
 Parse = Callable[[str], Awaitable[DocumentNode]]
 
@@ -38,9 +38,8 @@ class StreamChoice:
 
     async def __call__(self, scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
         """The stream media type (or None), and the `receive` to hand on with the request."""
-        ranges = parse_accept(Headers(scope=scope).get("accept"))
-        stream = stream_type(ranges)
-        if stream is None or json_type(ranges) is None:
+        json, stream = accepted(Headers(scope=scope).get("accept"))
+        if stream is None or json is None:
             return stream, receive
         messages: list[Message] = []
         payload: object = None

@@ -42,7 +42,7 @@ from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
 from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
 from gql_feed.services.tokens import Claims
-from gql_feed.transport.http.negotiation import EVENT_STREAM, MULTIPART, parse_accept, stream_type
+from gql_feed.transport.http.negotiation import EVENT_STREAM, MULTIPART, accepted
 from gql_feed.transport.http.view import HttpRefusal
 from gql_feed.transport.streams.choice import Parse, StreamChoice
 from gql_feed.transport.streams.multipart import HEARTBEAT_SECONDS, MultipartFraming
@@ -216,7 +216,7 @@ class HttpStreams:
 
     def frames_for(self, headers: Headers) -> SharedFrames | None:
         """Which transport the request's Accept header asks for, if a streaming one."""
-        return self.frames_of(stream_type(parse_accept(headers.get("accept"))))
+        return self.frames_of(accepted(headers.get("accept"))[1])
 
     def frames_of(self, media_type: str | None) -> SharedFrames | None:
         if media_type == EVENT_STREAM:
