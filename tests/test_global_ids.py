@@ -100,3 +100,21 @@ async def test_old_plain_numbers_still_name_posts(client: httpx.AsyncClient) -> 
     assert edited["data"]["updatePost"] == {"id": post["id"], "title": "Renamed"}
     deleted = await gql(client, "mutation($id: ID!) { deletePost(id: $id) }", {"id": number}, token)
     assert deleted["data"]["deletePost"] == post["id"]
+
+
+async def test_a_node_that_appears_without_an_event_is_never_a_kept_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    """A signup commits no event: `node(id:)` answers are never kept by the response cache."""
+    token, user_id = await user_with_token(client, "First")
+    following = global_id("User", (number_of(user_id) or 0) + 1)
+    for _ in range(2):  # twice: a kept answer would be served the second time
+        assert (await gql(client, NODE, {"id": following}, token))["data"]["node"] is None
+        nodes = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+        assert (await gql(client, nodes, {"ids": [following]}, token))["data"]["nodes"] == [None]
+    _, second = await user_with_token(client, "Second")
+    assert second == following
+    found = await gql(client, NODE, {"id": following}, token)
+    assert found["data"]["node"] == {"__typename": "User", "id": following, "name": "Second"}
+    listed = await gql(client, nodes, {"ids": [following]}, token)
+    assert listed["data"]["nodes"] == [{"id": following}]

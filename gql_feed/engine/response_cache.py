@@ -15,7 +15,8 @@ bus message for N is late or lost.
 
 What the cache may not hold, because it can change without an event:
 - `User.status` (updateStatus commits no event) and `Query.me` (the viewer themself);
-- `Query.user` (a signup commits no event, so "no such user" can become a user).
+- `Query.user`, `Query.node` and `Query.nodes` (a signup commits no event, so "no such
+  user" can become a user).
 A document that selects any of them is always executed. A document that selects a field
 whose value depends on the viewer (`VIEWER_DEPENDENT_FIELDS`) is kept per viewer.
 """
@@ -65,7 +66,9 @@ SHARED = Counter(
 )
 
 # Fields whose value can change without an event id being committed (see the docstring).
-UNVERSIONED_FIELDS = frozenset({("Query", "me"), ("Query", "user"), ("User", "status")})
+UNVERSIONED_FIELDS = frozenset(
+    {("Query", "me"), ("Query", "user"), ("Query", "node"), ("Query", "nodes"), ("User", "status")}
+)
 # What one remembered document (its text and facts) is taken to weigh besides its text.
 DOCUMENT_OVERHEAD_BYTES = 512
 # Documents remembered by text, as a share of the answers' bytes.
