@@ -171,3 +171,23 @@ async def test_subscriptions_stream_for_urqls_accept(live_server: LiveServer) ->
         )
     assert only_stream.headers["content-type"].startswith(EVENT_STREAM)
     assert b"Only subscriptions stream" in only_stream.content
+
+
+async def test_unreadable_operations_with_both_accepted_are_json_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    """When the operation decides between a stream and JSON but cannot be read, the JSON
+    view says why: a 400 with a code, never a crash."""
+    headers = {"accept": URQL, "content-type": "application/json"}
+    for body, code in (
+        (b"{not json", "BAD_REQUEST"),
+        (b'{"query": "subscription {"}', "GRAPHQL_PARSE_FAILED"),
+        (b'{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "00"}}}', None),
+    ):
+        answer = await client.post("/graphql", content=body, headers=headers)
+        assert answer.status_code in (200, 400, 404), (body, answer.text)
+        assert answer.headers["content-type"].startswith("application/")
+        errors = answer.json()["errors"]
+        assert errors, answer.text
+        if code is not None:
+            assert errors[0]["extensions"]["code"] == code, answer.text

@@ -18,8 +18,10 @@ from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Message, Receive, Scope
 
+from gql_feed.engine.parsing import off_loop
 from gql_feed.engine.persisted import DocumentRefused, PersistedDocuments
 from gql_feed.transport.http.negotiation import accepted
+from gql_feed.transport.http.view import OFF_LOOP_JSON_BYTES
 
 Parse = Callable[[str], Awaitable[DocumentNode]]
 
@@ -51,7 +53,10 @@ class StreamChoice:
                 payload["extensions"] = _loads(extensions.encode())
         elif _is_json(scope):
             body, messages = await _read(receive)
-            payload = _loads(body)
+            # Decoded as the view decodes it: a large body not on the event loop.
+            payload = (
+                await off_loop(_loads, body) if len(body) > OFF_LOOP_JSON_BYTES else _loads(body)
+            )
         replayed = _replaying(messages, receive) if messages else receive
         kind = await self._kind(payload)
         return (stream if kind is OperationType.SUBSCRIPTION else None), replayed
