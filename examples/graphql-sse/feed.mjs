@@ -1,5 +1,5 @@
-// graphql-sse's client against gql_feed: logs in (a plain JSON POST: graphql-sse's client
-// only streams), then receives postEvents, resuming after a dropped connection with no
+// graphql-sse's client against gql_feed: logs in (a plain JSON POST: only subscriptions
+// stream here), then receives postEvents, resuming after a dropped connection with no
 // event lost or repeated. One JSON line per step on stdout.
 //   FEED_MODE=distinct  one stream per subscription (graphql-sse's default)
 //   FEED_MODE=single    one stream for every operation (`singleConnection: true`)
