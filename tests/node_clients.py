@@ -84,7 +84,7 @@ class NodeClient:
         found: list[dict[str, Any]] = []
         while len(found) < count:
             line = await self.line(timeout)
-            assert line["type"] in ("event", "request"), line
+            assert line["type"] in ("event", "request", "ended"), line
             if line["type"] == "event":
                 found.append(line)
         return found

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import delete
 
 from gql_feed.config import Settings
+from gql_feed.schema.ids import number_of
 from gql_feed.services.tokens import TokenService
 from gql_feed.storage.models import User
 from tests.asgi import PASSWORD, app_client, codes, gql, login, signup, user_with_token
@@ -42,7 +43,7 @@ async def remove_user(http: httpx.AsyncClient, user_id: str) -> None:
     """What an administrator does: no mutation deletes a user."""
     db = http.app.state.services.accounts.db  # type: ignore[attr-defined]
     async with db.write() as session, session.begin():
-        await session.execute(delete(User).where(User.id == int(user_id)))
+        await session.execute(delete(User).where(User.id == number_of(user_id)))
 
 
 def gone(body: dict[str, Any]) -> None:
@@ -137,7 +138,7 @@ async def test_websocket_refuses_a_removed_user(server: LiveServer, subprotocol:
         ack = await client.init(token)
         assert ack["type"] == "connection_ack", ack
     with sqlite3.connect(server.workdir / "feed.db") as db:
-        db.execute("DELETE FROM users WHERE id = ?", (int(user_id),))
+        db.execute("DELETE FROM users WHERE id = ?", (number_of(user_id),))
     await asyncio.sleep(TTL + 0.1)
     await init_is_refused(server, subprotocol, token)
     body = await asyncio.to_thread(server.graphql, READ_POSTS, None, token)

@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from gql_feed.events import payload
 from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.events.payload import PayloadError
+from gql_feed.schema.ids import global_id
 from gql_feed.schema.types import PostAction, PostEvent
 from gql_feed.services.records import PostRecord, UserRecord
 from gql_feed.storage import event_log
@@ -78,13 +79,13 @@ EXPECTED = {
         "1",
         PostAction.CREATED,
         at("2026-11-30T10:00:00.123456+00:00"),
-        "7",
+        global_id("Post", 7),
         "First light",
         "Hello, feed",
         "a1.png",
         at("2026-11-30T10:00:00.123456+00:00"),
         at("2026-11-30T10:00:00.123456+00:00"),
-        "3",
+        global_id("User", 3),
         "Ada",
         "I am new!",
         at("2026-11-01T08:00:00+00:00"),
@@ -93,13 +94,13 @@ EXPECTED = {
         "2",
         PostAction.UPDATED,
         at("2026-11-30T11:30:00+00:00"),
-        "7",
+        global_id("Post", 7),
         "First light, edited",
         "Hello, feed",
         "b2.png",
         at("2026-11-30T10:00:00.123456+00:00"),
         at("2026-11-30T11:30:00+00:00"),
-        "3",
+        global_id("User", 3),
         "Ada",
         "Editing",
         at("2026-11-01T08:00:00+00:00"),
@@ -108,13 +109,13 @@ EXPECTED = {
         "4",
         PostAction.DELETED,
         at("2026-11-30T12:00:00+00:00"),
-        "7",
+        global_id("Post", 7),
         "First light, edited",
         "Hello, feed",
         "b2.png",
         at("2026-11-30T10:00:00.123456+00:00"),
         at("2026-11-30T11:30:00+00:00"),
-        "3",
+        global_id("User", 3),
         "Ada",
         "Editing",
         at("2026-11-01T08:00:00+00:00"),

@@ -83,13 +83,28 @@ async def test_request_errors_end_the_stream(live_server: LiveServer) -> None:
         http.stream(
             "POST",
             live_server.graphql_url,
-            json={"query": "{ me { id } }"},
+            json={"query": "subscription { postEvents { id } }"},
             headers={"accept": MULTIPART},
         ) as response,
     ):
         assert response.status_code == 401
         body = await response.aread()
         assert b'"code":"UNAUTHENTICATED"' in body
+
+
+async def test_a_query_accepting_json_too_is_answered_as_json(live_server: LiveServer) -> None:
+    """Apollo's Accept names application/json beside multipart: a query is no stream."""
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            live_server.graphql_url,
+            json={"query": "{ me { id } }"},
+            headers={"accept": MULTIPART},
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["data"] is None  # a field error: execution ran, so `data` is there
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_an_expired_login_is_a_fatal_error_part(

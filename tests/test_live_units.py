@@ -307,8 +307,8 @@ async def test_one_execution_per_group_and_the_same_text_for_every_member(
     frames = [socket.texts() for _, socket in everything]
     assert frames[0] == [
         '{"id":"all0","type":"next","payload":{"data":{"postEvents":'
-        '{"id":"1","action":"CREATED","post":{"id":"7","title":"A title"}}}}}'
-    ]
+        '{"id":"1","action":"CREATED","post":{"id":"UG9zdDo3","title":"A title"}}}}}'
+    ]  # the post's global id: base64 of "Post:7"
     payloads = [text[0].split(",", 2)[2] for text in frames]
     assert len(set(payloads)) == 1
     assert resumed_socket.sent == []  # still replaying: buffered

@@ -17,6 +17,12 @@ def test_schema_file_matches_code() -> None:
 
 def test_every_object_type_has_an_id_for_normalized_caches() -> None:
     sdl = export_schema()
-    for name in ("User", "Post", "PostEvent"):
-        block = sdl.split(f"type {name} {{", 1)[1].split("}", 1)[0]
+    for name, heading in (
+        ("User", "type User implements Node {"),
+        ("Post", "type Post implements Node {"),
+        ("PostEvent", "type PostEvent {"),
+    ):
+        block = sdl.split(heading, 1)[1].split("}", 1)[0]
         assert "id: ID!" in block, name
+    assert "node(id: ID!): Node" in sdl
+    assert "nodes(ids: [ID!]!): [Node]!" in sdl

@@ -90,7 +90,7 @@ async def test_one_address_gets_its_allowance_and_no_more(live_server_factory: F
         assert len(accepted) == 5, bodies
         assert len(refused) == 95
         for body in refused:
-            assert body["data"] is None
+            assert body.get("data") is None
             error = body["errors"][0]
             assert error["extensions"]["code"] == "TOO_MANY_REQUESTS", body
             assert 0 < error["extensions"]["retryAfter"] <= 600, body

@@ -259,7 +259,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # SSE and multipart subscriptions stream from the live server; the rest is the view's.
             Route(
                 "/graphql",
-                StreamsOrView(CsrfGuard(view), live.streams, live.single),
+                StreamsOrView(CsrfGuard(view), live.streams, live.single, checks.parser.parse),
                 methods=["GET", "POST", "PUT", "DELETE"],
             ),
             Route("/uploads/{name}", upload),

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+# JSON bodies longer than this are decoded in a worker thread (orjson takes about a
+# millisecond per megabyte, far more on a busy machine).
+OFF_LOOP_JSON_BYTES = 256 * 1024
+
 
 class OperationPayload(TypedDict):
     """One operation: `query` may be left out when `extensions.persistedQuery` (APQ) or

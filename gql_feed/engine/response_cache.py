@@ -15,8 +15,9 @@ bus message for N is late or lost.
 
 What the cache may hold is read from the fields' declared policies (schema/policies.py),
 through the document's analysis (engine/analysis.py): only a query whose every field
-changes only with events (not `User.status`: updateStatus commits no event; not `Query.user`:
-a signup commits none, so "no such user" can become a user) is kept, and one that selects
+changes only with events (not `User.status`: updateStatus commits no event; not
+`Query.user`, `node` or `nodes`: a signup commits none, so "no such user" can become a
+user) is kept, and one that selects
 a field depending on the viewer (`User.email`) is kept per viewer. A field that declares
 no policy keeps the schema from being built at all.
 """

@@ -10,9 +10,11 @@ from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from gql_feed.schema.context import Context
+from gql_feed.schema.ids import decode_global_id, global_id, parse_id
 from gql_feed.schema.policies import ANY_TIME, BY_EVENTS, Audience, Changes, policy
 from gql_feed.schema.types import (
     AuthPayload,
+    Node,
     PageInfo,
     Post,
     PostAction,
@@ -21,7 +23,6 @@ from gql_feed.schema.types import (
     PostEvent,
     PostPage,
     User,
-    parse_id,
 )
 from gql_feed.services.accounts import (
     MAX_NAME_LENGTH,
@@ -29,7 +30,7 @@ from gql_feed.services.accounts import (
     MAX_STATUS_LENGTH,
     MIN_PASSWORD_LENGTH,
 )
-from gql_feed.services.errors import FeedError
+from gql_feed.services.errors import BadUserInput, FeedError
 from gql_feed.services.posts import (
     MAX_CONTENT_LENGTH,
     MAX_TITLE_LENGTH,
@@ -74,6 +75,22 @@ class UpdatePostInput:
     image: Upload | None = strawberry.field(default=None, description=IMAGE_RULE)
 
 
+MAX_NODES = 100
+
+
+async def _node(context: Context, id: strawberry.ID) -> Node | None:
+    """A node by its global id (plain numbers name no type: they are not nodes' ids)."""
+    decoded = decode_global_id(str(id))
+    if decoded is None:
+        return None
+    type_name, number = decoded
+    if type_name == "User":
+        record = await context.users.load(number)
+        return User.of(record) if record else None
+    found = await context.services.posts.get(number)
+    return Post.of(found.post, found.creator) if found else None
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -88,14 +105,34 @@ class Query:
     @strawberry.field(description="Needs a login.", metadata=ANY_TIME)
     async def user(self, info: InfoType, id: strawberry.ID) -> User | None:
         info.context.viewer_id  # noqa: B018 - reading users needs a login
-        record = await info.context.users.load(parse_id(id))
+        record = await info.context.users.load(parse_id(id, "User"))
         return User.of(record) if record else None
 
     @strawberry.field(description="Needs a login.", metadata=BY_EVENTS)
     async def post(self, info: InfoType, id: strawberry.ID) -> Post | None:
         info.context.viewer_id  # noqa: B018 - reading posts needs a login
-        found = await info.context.services.posts.get(parse_id(id))
+        found = await info.context.services.posts.get(parse_id(id, "Post"))
         return Post.of(found.post, found.creator) if found else None
+
+    @strawberry.field(
+        description="The user or post with this global id; null if there is none. Needs a login.",
+        # A signup commits no event: a node read is never kept.
+        metadata=ANY_TIME,
+    )
+    async def node(self, info: InfoType, id: strawberry.ID) -> Node | None:
+        info.context.viewer_id  # noqa: B018 - reading needs a login
+        return await _node(info.context, id)
+
+    @strawberry.field(
+        description=f"The users and posts with these global ids, in order (null where there "
+        f"is none); at most {MAX_NODES} ids. Needs a login.",
+        metadata=ANY_TIME,
+    )
+    async def nodes(self, info: InfoType, ids: list[strawberry.ID]) -> list[Node | None]:
+        info.context.viewer_id  # noqa: B018
+        if len(ids) > MAX_NODES:
+            raise BadUserInput({"ids": f"At most {MAX_NODES} ids."})
+        return [await _node(info.context, id) for id in ids]
 
     @strawberry.field(
         description="Numbered pages, newest first; totalPosts is for pagers. Needs a login.",
@@ -179,7 +216,7 @@ class Mutation:
         posts = info.context.services.posts
         result = await posts.update(
             info.context.viewer_id,
-            parse_id(id),
+            parse_id(id, "Post"),
             input.title,
             input.content,
             cast(Readable | None, input.image),
@@ -207,8 +244,8 @@ class Mutation:
     )
     async def delete_post(self, info: InfoType, id: strawberry.ID) -> strawberry.ID:
         posts = info.context.services.posts
-        result = await posts.delete(info.context.viewer_id, parse_id(id))
-        return strawberry.ID(str(result.post.id))
+        result = await posts.delete(info.context.viewer_id, parse_id(id, "Post"))
+        return global_id("Post", result.post.id)
 
 
 @strawberry.type

@@ -15,14 +15,23 @@ from strawberry.types import Info
 
 from gql_feed.events.payload import EventPayload, PostPayload, UserPayload
 from gql_feed.schema.context import Context
+from gql_feed.schema.ids import global_id, number_of
 from gql_feed.schema.policies import ANY_TIME, BY_EVENTS, Audience, Changes, policy
-from gql_feed.services.errors import NotFound
 from gql_feed.services.records import PostRecord, UserRecord
 
 
+@strawberry.interface(
+    description="An object with an id unique across types, which `node(id:)` fetches again "
+    "(Relay's Global Object Identification)."
+)
+class Node:
+    id: strawberry.ID = strawberry.field(
+        description="A global id; never all digits.", metadata=BY_EVENTS
+    )
+
+
 @strawberry.type
-class User:
-    id: strawberry.ID = strawberry.field(metadata=BY_EVENTS)
+class User(Node):
     name: str = strawberry.field(metadata=BY_EVENTS)
     # updateStatus commits no event.
     status: str = strawberry.field(metadata=ANY_TIME)
@@ -31,7 +40,7 @@ class User:
     _is_owner: strawberry.Private[bool] = False
 
     def email_for(self, context: Context) -> str | None:
-        if self._is_owner or context.optional_viewer_id == int(self.id):
+        if self._is_owner or context.optional_viewer_id == number_of(self.id):
             return self._email
         return None
 
@@ -46,7 +55,7 @@ class User:
     def of(cls, record: UserRecord, *, is_owner: bool = False) -> User:
         """`is_owner` when the user is the one asking, before any token says so (login)."""
         return cls(
-            id=strawberry.ID(str(record.id)),
+            id=global_id("User", record.id),
             name=record.name,
             status=record.status,
             created_at=record.created_at,
@@ -57,7 +66,7 @@ class User:
     @classmethod
     def from_event(cls, data: UserPayload) -> User:
         return cls(
-            id=strawberry.ID(str(data["id"])),
+            id=global_id("User", data["id"]),
             name=data["name"],
             status=data["status"],
             created_at=datetime.fromisoformat(data["createdAt"]),
@@ -66,8 +75,7 @@ class User:
 
 
 @strawberry.type
-class Post:
-    id: strawberry.ID = strawberry.field(metadata=BY_EVENTS)
+class Post(Node):
     title: str = strawberry.field(metadata=BY_EVENTS)
     content: str = strawberry.field(metadata=BY_EVENTS)
     created_at: datetime = strawberry.field(metadata=BY_EVENTS)
@@ -88,7 +96,7 @@ class Post:
     @classmethod
     def of(cls, record: PostRecord, creator: UserRecord) -> Post:
         return cls(
-            id=strawberry.ID(str(record.id)),
+            id=global_id("Post", record.id),
             title=record.title,
             content=record.content,
             created_at=record.created_at,
@@ -101,7 +109,7 @@ class Post:
     def from_event(cls, data: PostPayload) -> Post:
         creator = User.from_event(data["creator"])
         return cls(
-            id=strawberry.ID(str(data["id"])),
+            id=global_id("Post", data["id"]),
             title=data["title"],
             content=data["content"],
             created_at=datetime.fromisoformat(data["createdAt"]),
@@ -159,7 +167,8 @@ class PostAction(Enum):
 @strawberry.type
 class PostEvent:
     id: strawberry.ID = strawberry.field(
-        description="Position in the event log; resume with postEvents(after: id).",
+        description="Position in the event log, a plain number (unique across types: no "
+        "other id is all digits); resume with postEvents(after: id) or Last-Event-ID.",
         metadata=BY_EVENTS,
     )
     action: PostAction = strawberry.field(metadata=BY_EVENTS)
@@ -177,14 +186,3 @@ class PostEvent:
             post=Post.from_event(data["post"]),
             occurred_at=datetime.fromisoformat(data["occurredAt"]),
         )
-
-
-def parse_id(value: strawberry.ID | str, field: str = "id") -> int:
-    """Ids are integers on the inside; anything else is simply not found."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise NotFound(f"No object with {field} {value!r}.") from None
-    if number < 1 or number > 2**63 - 1:
-        raise NotFound(f"No object with {field} {value!r}.")
-    return number

@@ -4,6 +4,8 @@
 //                                 FEED_EXIT_AFTER events it unsubscribes (DELETE) and
 //                                 prints that request's status before exiting
 //   node subscribe.mjs multipart  Apollo Client 4's HttpLink (multipart subscriptions)
+//   node subscribe.mjs multipart-resume  the same, resubscribing with `after:` (the last
+//                                 event's id) whenever the stream ends or fails
 // Environment: GQL_FEED_URL, FEED_TOKEN, FEED_EXIT_AFTER (events before exiting), and for
 // sse-single GQL_FEED_OPERATIONS_URL: where operations (POST, DELETE) go, as a load
 // balancer might send them to another server than the reservation (PUT) and the stream.
@@ -72,6 +74,37 @@ if (process.argv[2] === "sse") {
     error: fail,
     complete: () => fail("completed"),
   });
+} else if (process.argv[2] === "multipart-resume") {
+  const client = new ApolloClient({
+    cache: new InMemoryCache(),
+    link: new HttpLink({ uri: url, headers: { authorization: `Bearer ${token}` } }),
+  });
+  const resumable = gql(
+    "subscription($after: ID) { postEvents(after: $after) { id action post { id title creator { name } } } }",
+  );
+  let after = null;
+  let attempts = 0;
+  const follow = () => {
+    const again = (why) => {
+      print({ type: "ended", why: String(why?.message ?? why) });
+      if ((attempts += 1) > 60) fail("gave up");
+      setTimeout(follow, 500);
+    };
+    const subscription = client.subscribe({ query: resumable, variables: { after } }).subscribe({
+      next: ({ data, error }) => {
+        if (error) {
+          subscription.unsubscribe();
+          again(error);
+          return;
+        }
+        after = data.postEvents.id;
+        onEvent(data.postEvents);
+      },
+      error: again,
+      complete: () => again("complete"),
+    });
+  };
+  follow();
 } else {
   fail(`unknown transport ${process.argv[2]}`);
 }

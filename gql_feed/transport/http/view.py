@@ -30,7 +30,6 @@ from gql_feed.compat.strawberry import (
     check_batch,
     graphql_schema,
     mime_type,
-    stream_protocol,
 )
 from gql_feed.engine import admission
 from gql_feed.engine.analysis import DocumentAnalysis, analysis
@@ -40,10 +39,12 @@ from gql_feed.engine.extensions import DocumentChecks
 from gql_feed.engine.parsing import OFF_LOOP_CHARS, off_loop
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.priority import WritesFirst
+from gql_feed.engine.requests import OFF_LOOP_JSON_BYTES
 from gql_feed.engine.response_cache import ResponseCache
 from gql_feed.engine.variables import declared_only
 from gql_feed.runtime import heap
 from gql_feed.schema.context import Context, Services
+from gql_feed.transport.http.answers import finish, shaped
 from gql_feed.transport.http.graphiql import graphiql_response
 from gql_feed.transport.http.uploads import place_files
 from gql_feed.transport.refusal import HttpRefusal
@@ -62,9 +63,6 @@ SUBSCRIPTION = OperationType.SUBSCRIPTION
 MUTATION = OperationKind.MUTATION
 # Mutations that store nothing of the feed's: not paced as writes (`_is_paced_write`).
 NOT_WRITES = frozenset({"login", "signup", "streamTicket", "__typename"})
-# JSON bodies longer than this are decoded in a worker thread (orjson takes about a
-# millisecond per megabyte, far more on a busy machine).
-OFF_LOOP_JSON_BYTES = 256 * 1024
 
 
 @dataclass
@@ -124,20 +122,18 @@ class GraphQLView(GraphQL[Context, None]):
             response = HttpRefusal(error.status_code, code, error.reason).response()
         except HttpRefusal as refusal:
             response = refusal.response()
-        await response(scope, receive, send)
+        await finish(request, response)(scope, receive, send)
 
     async def answer_json(self, request: Request) -> Response | None:
         """The common request, one operation POSTed as JSON, answered without strawberry's
         general HTTP machinery and, for a query whose answer is kept, without executing
         or encoding anything. None for anything else (GET, multipart, a batch, a body that
-        is not a JSON object, a streaming `Accept`): `run` answers those, reading the body
+        is not a JSON object): `run` answers those, reading the body
         this method already read."""
         if request.method != "POST":
             return None
         content_type = mime_type(request.headers.get("content-type", ""))
         if "application/json" not in content_type:
-            return None
-        if stream_protocol(self, request.headers) is not None:
             return None
         try:
             data = await self.parse_json_body(await request.body())
@@ -203,6 +199,13 @@ class GraphQLView(GraphQL[Context, None]):
             self.services, request.headers.get("authorization"), client
         )
 
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """Strawberry's, with no `data` entry when nothing executed (`http.answers`)."""
+        return shaped(request, result, dict(await super().process_result(request, result)))
+
+    def _get_stream_transport_from_headers(self, headers: Any) -> None:
+        """Never a stream here: `StreamsOrView` sends streaming requests elsewhere first."""
+
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
 
@@ -235,7 +238,7 @@ class GraphQLView(GraphQL[Context, None]):
         """Strawberry's, checking every operation of a batch (not only a single one) and
         keeping `documentId`: a malformed body is a 400, never a crash."""
         content_type = mime_type(request.content_type or "")
-        protocol: GraphQLRequestProtocol = stream_protocol(self, request.headers) or "http"
+        protocol: GraphQLRequestProtocol = "http"  # streams never reach the view
         data: object
         if request.method == "GET":
             data = self.parse_query_params(request.query_params)

@@ -44,7 +44,9 @@ from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
 from gql_feed.services.errors import BadUserInput, EventLogExpired
 from gql_feed.services.tokens import Claims
+from gql_feed.transport.negotiation import EVENT_STREAM, MULTIPART, accepted
 from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
+from gql_feed.transport.streams.choice import Parse, StreamChoice
 from gql_feed.transport.streams.multipart import HEARTBEAT_SECONDS, MultipartFraming
 from gql_feed.transport.streams.sse import SseFraming
 
@@ -211,16 +213,13 @@ class HttpStreams:
 
     def frames_for(self, headers: Headers) -> SharedFrames | None:
         """Which transport the request's Accept header asks for, if a streaming one."""
-        accept = headers.get("accept")
-        if not accept:
-            return None
-        for media_range in accept.split(","):
-            essence, _, parameters = media_range.partition(";")
-            essence = essence.strip().lower()
-            if essence == "text/event-stream":
-                return self.sse
-            if essence == "multipart/mixed" and _has_subscription_spec(parameters):
-                return self.multipart
+        return self.frames_of(accepted(headers.get("accept"))[1])
+
+    def frames_of(self, media_type: str | None) -> SharedFrames | None:
+        if media_type == EVENT_STREAM:
+            return self.sse
+        if media_type == MULTIPART:
+            return self.multipart
         return None
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, frames: SharedFrames) -> None:
@@ -391,19 +390,23 @@ async def read_operation(request: HttpRequest, limit: int) -> OperationPayload:
 class StreamsOrView:
     """`/graphql` over HTTP: streaming subscriptions to `HttpStreams`, the requests of
     SSE's single-connection mode (PUT, DELETE, or naming a reserved stream) to `single`,
-    the rest to the view."""
+    the rest to the view (`choice` says which by the Accept header and the operation)."""
 
-    def __init__(self, view: ASGIApp, streams: HttpStreams, single: ASGIApp) -> None:
+    def __init__(
+        self, view: ASGIApp, streams: HttpStreams, single: ASGIApp, parse: Parse | None = None
+    ) -> None:
         self.view = view
         self.streams = streams
         self.single = single
+        self.choice = StreamChoice(streams.operations.persisted, parse)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if scope["method"] in ("PUT", "DELETE") or _names_a_reservation(scope):
                 await self.single(scope, receive, send)
                 return
-            frames = self.streams.frames_for(Headers(scope=scope))
+            media_type, receive = await self.choice(scope, receive)
+            frames = self.streams.frames_of(media_type)
             if frames is not None:
                 await self.streams.serve(scope, receive, send, frames)
                 return
@@ -417,14 +420,6 @@ def _names_a_reservation(scope: Scope) -> bool:
             return True
     query: bytes = scope.get("query_string", b"")
     return query.startswith(b"token=") or b"&token=" in query
-
-
-def _has_subscription_spec(parameters: str) -> bool:
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "subscriptionspec" and value.strip().strip('"') == "1.0":
-            return True
-    return False
 
 
 def _last_event_id(headers: Headers) -> int | None:
