@@ -1,0 +1,97 @@
+"""Times a new user's first start: `git clone`, then `make run`, to the first 200 on /health.
+
+    python3 tools/first_start.py [--repo PATH_OR_URL] [--keep]
+
+The clone goes to a fresh temporary folder and pip runs with PIP_NO_CACHE_DIR=1, so every
+dependency is downloaded again, as on a machine that never installed them. Prints the
+seconds to the clone, to the end of the install (the server's first log line) and to the
+first 200, then stops the server. Standard library only, like a fresh machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", default=str(HERE), help="what to clone (default: this one)")
+    parser.add_argument("--keep", action="store_true", help="leave the clone in place")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="gql_feed-first-start-"))
+    clone = folder / "gql_feed"
+    port = free_port()
+    env = {**os.environ, "PIP_NO_CACHE_DIR": "1", "PYTHONPATH": ""}
+    started = time.monotonic()
+    subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)
+    cloned = time.monotonic() - started
+    log_path = folder / "make-run.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            ["make", "run", f"PORT={port}"],
+            cwd=clone,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    installed = None
+    try:
+        while not healthy(port):
+            if server.poll() is not None or time.monotonic() - started > args.timeout:
+                sys.stdout.write(log_path.read_text(errors="replace"))
+                print("make run exited or timed out before answering", file=sys.stderr)
+                return 1
+            if installed is None and "gql-feed serve" in log_path.read_text(errors="replace"):
+                installed = time.monotonic() - started
+            time.sleep(0.05)
+        first_200 = time.monotonic() - started
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    print(f"clone:        {cloned:6.1f} s")
+    if installed is not None:
+        print(f"installed:    {installed:6.1f} s  (make run reached `gql-feed serve`)")
+    print(f"first 200:    {first_200:6.1f} s  (GET /health on port {port})")
+    print("make run's output:")
+    for line in log_path.read_text(errors="replace").splitlines():
+        print(f"  {line}")
+    if args.keep:
+        print(f"kept in {folder}")
+    else:
+        shutil.rmtree(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
