@@ -27,26 +27,28 @@ INSTALL_SELF = PYTHONWARNINGS='ignore:Editable installation' \
 # Exactly the locked versions, each file checked against its hash. `--no-compile`: the
 # first start compiles the modules it imports, not every module of every dependency.
 $(RUN_STAMP): pyproject.toml $(LOCK)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --no-compile --require-hashes -r $(LOCK)
-	$(INSTALL_SELF)
-	touch $@
+	@echo "make run: installing the server's locked dependencies ($(LOCK)) into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --no-compile --require-hashes -r $(LOCK)
+	@$(INSTALL_SELF)
+	@touch $@
 
 # The development lock holds the server's pins and the tools' (pytest, mypy, ruff,
 # playwright, pip-tools…): installing it satisfies `make run` too.
 $(DEV_STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
-	$(INSTALL_SELF)
-	$(BIN)/pip check
-	touch $@ $(RUN_STAMP)
+	@echo "installing the locked development tools and dependencies ($(DEV_LOCK)) into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	@$(INSTALL_SELF)
+	@$(BIN)/pip check
+	@touch $@ $(RUN_STAMP)
 
 # `make run PORT=8001 HOST=0.0.0.0` chooses where to listen (default 127.0.0.1:8000).
 run: $(RUN_STAMP)
-	$(BIN)/gql-feed serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+	@$(BIN)/gql-feed serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 migrate: $(RUN_STAMP)
-	$(BIN)/gql-feed migrate
+	@$(BIN)/gql-feed migrate
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check gql_feed tests bench tools

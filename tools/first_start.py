@@ -1,17 +1,20 @@
 """Times a new user's first start: `git clone`, then `make run`, to the first 200 on /health.
 
-    python3 tools/first_start.py [--repo PATH_OR_URL] [--keep]
+    python3 tools/first_start.py [--repo PATH_OR_URL] [--plain-pip] [--keep]
 
 The clone goes to a fresh temporary folder and pip runs with PIP_NO_CACHE_DIR=1, so every
 dependency is downloaded again, as on a machine that never installed them. Prints the
 seconds to the clone, to the end of the install (the server's first log line) and to the
-first 200, then stops the server. Standard library only, like a fresh machine.
+first 200, then stops the server. `--plain-pip` ignores this machine's pip configuration
+(extra indexes, find-links), so pip reads PyPI alone, as on a machine set up by no one.
+Standard library only, like a fresh machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d ", re.MULTILINE)  # the server's first log line
 
 
 def free_port() -> int:
@@ -45,6 +49,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", default=str(HERE), help="what to clone (default: this one)")
     parser.add_argument("--keep", action="store_true", help="leave the clone in place")
+    parser.add_argument("--plain-pip", action="store_true", help="ignore local pip settings")
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
 
@@ -52,6 +57,9 @@ def main() -> int:
     clone = folder / "gql_feed"
     port = free_port()
     env = {**os.environ, "PIP_NO_CACHE_DIR": "1", "PYTHONPATH": ""}
+    if args.plain_pip:
+        env = {name: value for name, value in env.items() if not name.startswith("PIP_")}
+        env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_CACHE_DIR="1")
     started = time.monotonic()
     subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)  # noqa: S603, S607
     cloned = time.monotonic() - started
@@ -72,7 +80,7 @@ def main() -> int:
                 sys.stdout.write(log_path.read_text(errors="replace"))
                 print("make run exited or timed out before answering", file=sys.stderr)
                 return 1
-            if installed is None and "gql-feed serve" in log_path.read_text(errors="replace"):
+            if installed is None and LOG_LINE.search(log_path.read_text(errors="replace")):
                 installed = time.monotonic() - started
             time.sleep(0.05)
         first_200 = time.monotonic() - started
@@ -81,7 +89,7 @@ def main() -> int:
         server.wait(timeout=30)
     print(f"clone:        {cloned:6.1f} s")
     if installed is not None:
-        print(f"installed:    {installed:6.1f} s  (make run reached `gql-feed serve`)")
+        print(f"installed:    {installed:6.1f} s  (the server's first log line)")
     print(f"first 200:    {first_200:6.1f} s  (GET /health on port {port})")
     print("make run's output:")
     for line in log_path.read_text(errors="replace").splitlines():
