@@ -117,13 +117,17 @@ def test_every_sh_block_runs_or_says_why_not() -> None:
     assert [str(block) for block in blocks if block.skip is None], "nothing runs"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def runnable(page: Path) -> list[Block]:
+    return [block for block in sh_blocks(page) if block.skip is None]
+
+
+@pytest.mark.parametrize(
+    "page", [page for page in PAGES if runnable(page)], ids=lambda page: page.name
+)
 def test_the_examples_run_against_a_real_server(
     page: Path, live_server_factory: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
-    blocks = [block for block in sh_blocks(page) if block.skip is None]
-    if not blocks:
-        return  # a generated page with no shell example
+    blocks = runnable(page)
     server = live_server_factory()
     results, errors = run_page(blocks, server.port, tmp_path)
     for block, status, output in results:
