@@ -10,6 +10,7 @@ does not show what it is there to show.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -64,7 +65,7 @@ def run_page(
     )
     done = subprocess.run(
         ["bash", "-c", script],
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "PORT": str(port)},
+        env={"PATH": os.environ["PATH"], "HOME": str(workdir), "PORT": str(port)},
         cwd=workdir,
         capture_output=True,
         text=True,
