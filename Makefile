@@ -19,7 +19,7 @@ PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile -q --generat
 # unlocked is fetched). setuptools' notice that a folder named like the package could shadow
 # it (true of every flat-layout project) would otherwise print as a boxed warning each time.
 INSTALL_SELF = PYTHONWARNINGS='ignore:Editable installation' \
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 .PHONY: run migrate test test-needs lint typecheck schema docs bench clean lock lock-upgrade \
 	test-latest test-oldest
@@ -29,7 +29,7 @@ INSTALL_SELF = PYTHONWARNINGS='ignore:Editable installation' \
 $(RUN_STAMP): pyproject.toml $(LOCK)
 	@echo "make run: installing the server's locked dependencies ($(LOCK)) into $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --no-compile --require-hashes -r $(LOCK)
+	@$(BIN)/pip install -q --disable-pip-version-check --no-compile --require-hashes -r $(LOCK)
 	@$(INSTALL_SELF)
 	@touch $@
 
@@ -38,7 +38,7 @@ $(RUN_STAMP): pyproject.toml $(LOCK)
 $(DEV_STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	@echo "installing the locked development tools and dependencies ($(DEV_LOCK)) into $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	@$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
 	@$(INSTALL_SELF)
 	@$(BIN)/pip check
 	@touch $@ $(RUN_STAMP)
@@ -80,7 +80,7 @@ bench: $(DEV_STAMP)
 # after pyproject.toml changed, when the old lock no longer satisfies it.
 $(BIN)/pip-compile:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
 
 # After editing pyproject.toml: resolve again, keeping every pin that still fits.
 lock: | $(BIN)/pip-compile
