@@ -5,9 +5,11 @@
 The clone goes to a fresh temporary folder and pip runs with PIP_NO_CACHE_DIR=1, so every
 dependency is downloaded again, as on a machine that never installed them. Prints the
 seconds to the clone, to the end of the install (the server's first log line) and to the
-first 200, then stops the server. `--plain-pip` ignores this machine's pip configuration
-(extra indexes, find-links), so pip reads PyPI alone, as on a machine set up by no one.
-Standard library only, like a fresh machine.
+first 200, then stops the server; and the CPU time make and pip used, since on a shared,
+busy machine the wall time says more about the neighbours than about the install.
+`--plain-pip` ignores this machine's pip configuration (extra indexes, find-links), so pip
+reads PyPI alone, as on a machine set up by no one. Standard library only, like a fresh
+machine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -63,6 +66,7 @@ def main() -> int:
     started = time.monotonic()
     subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)  # noqa: S603, S607
     cloned = time.monotonic() - started
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     log_path = folder / "make-run.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(  # noqa: S603
@@ -87,10 +91,14 @@ def main() -> int:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(f"clone:        {cloned:6.1f} s")
     if installed is not None:
         print(f"installed:    {installed:6.1f} s  (the server's first log line)")
     print(f"first 200:    {first_200:6.1f} s  (GET /health on port {port})")
+    print(f"CPU time:     {cpu:6.1f} s  (make and the processes it waited for)")
+    print(f"load average: {' '.join(f'{load:.1f}' for load in os.getloadavg())}")
     print("make run's output:")
     for line in log_path.read_text(errors="replace").splitlines():
         print(f"  {line}")
