@@ -23,7 +23,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import annotated_types
 from pydantic.fields import FieldInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,16 +98,12 @@ def bounds(name: str, field: FieldInfo) -> str:
     if typing.get_origin(field.annotation) is list:
         return "a JSON list"
     words = []
+    # pydantic keeps each bound as an annotated-types object (Ge, Gt, Le, Lt, MinLen).
     for constraint in field.metadata:
-        if isinstance(constraint, annotated_types.Ge):
-            words.append(f"≥ {constraint.ge}")
-        elif isinstance(constraint, annotated_types.Gt):
-            words.append(f"> {constraint.gt}")
-        elif isinstance(constraint, annotated_types.Le):
-            words.append(f"≤ {constraint.le}")
-        elif isinstance(constraint, annotated_types.Lt):
-            words.append(f"< {constraint.lt}")
-        elif isinstance(constraint, annotated_types.MinLen):
+        for attribute, symbol in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if hasattr(constraint, attribute):
+                words.append(f"{symbol} {getattr(constraint, attribute)}")
+        if getattr(constraint, "min_length", None) == 1:
             words.append("not empty")
     return ", ".join(words) or "any"
 
