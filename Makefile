@@ -53,6 +53,7 @@ migrate: $(RUN_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check gql_feed tests bench tools
 	$(BIN)/ruff format --check gql_feed tests bench tools
+	$(BIN)/lint-imports
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy gql_feed

@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"gql-feed: cannot start: {describe(error)}\n")
         return 2
     if args.command == "check-manifest":
-        from gql_feed.engine.persisted import check_manifest_command
-        from gql_feed.schema.root import build_schema
+        from gql_feed.engine.executable import build_schema
+        from gql_feed.engine.trusted_documents import check_manifest_command
 
         return check_manifest_command(args.path, settings, build_schema([]))
     logging.config.dictConfig(logging_config(settings.log_level))

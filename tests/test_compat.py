@@ -24,8 +24,8 @@ from strawberry.types.graphql import OperationType
 
 from gql_feed import compat
 from gql_feed.config import Settings
+from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import HideSuggestions
-from gql_feed.schema.root import build_schema
 from tests.server import free_port
 
 

@@ -1,8 +1,8 @@
 """Every shell example of the README and docs/ runs, exactly as written, against a real server.
 
 The ```sh blocks of each page run in order in one bash, as a reader pasting them into one
-terminal would (the stream examples use the walk's API and TOKEN), with PORT naming the
-test's server. A block that cannot run here says why on the line before it
+terminal would, after the README's curl walk for a page of docs/ (its examples use the
+walk's API and TOKEN, as they say), with PORT naming the test's server. A block that cannot run here says why on the line before it
 (`<!-- not run by tests/test_doc_examples.py: … -->`): starting servers, a deployment.
 A block fails when it exits non-zero, prints a Python traceback or a GraphQL error, or
 does not show what it is there to show.
@@ -24,7 +24,8 @@ import pytest
 from tests.server import LiveServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 SKIP = re.compile(r"<!-- not run by tests/test_doc_examples\.py: (.+) -->")
 MARK = "::doc-example::"
 
@@ -53,6 +54,11 @@ def sh_blocks(page: Path) -> list[Block]:
             index = end
         index += 1
     return blocks
+
+
+def walk() -> Block:
+    """The README's curl walk, which sets the API and TOKEN the other examples use."""
+    return next(block for block in sh_blocks(README) if "TOKEN=$(" in block.text)
 
 
 def run_page(
@@ -129,6 +135,9 @@ def test_the_examples_run_against_a_real_server(
     page: Path, live_server_factory: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
     blocks = runnable(page)
+    if page != README:
+        # "Uses API and TOKEN from the curl walk in README.md: run it first, in the same shell."
+        blocks = [walk(), *blocks]
     server = live_server_factory()
     results, errors = run_page(blocks, server.port, tmp_path)
     for block, status, output in results:
@@ -143,8 +152,7 @@ def test_the_examples_run_against_a_real_server(
 
 
 def test_the_walk_says_cannot_connect_on_a_wrong_port(tmp_path: Path) -> None:
-    walk = next(block for block in sh_blocks(ROOT / "README.md") if "TOKEN=$(" in block.text)
-    [(_, _, output)], errors = run_page([walk], free_port(), tmp_path)
+    [(_, _, output)], errors = run_page([walk()], free_port(), tmp_path)
     output += errors
     assert "cannot connect to http://127.0.0.1:" in output
     assert "Traceback" not in output

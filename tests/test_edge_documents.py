@@ -22,9 +22,9 @@ from graphql import specified_rules
 
 import gql_feed.engine.parsing as parsing
 from gql_feed.config import Settings
+from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import DocumentChecks
 from gql_feed.engine.parsing import DocumentParser, ValidationResults
-from gql_feed.schema.root import build_schema
 from gql_feed.transport.http.view import GraphQLView
 from tests.asgi import CREATE_POST, app_client, codes, gql, multipart, uploads, user_with_token
 from tests.live_helpers import raw_client

@@ -18,9 +18,10 @@ import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gql_feed.engine import execution
+from gql_feed.engine.executable import QuietErrors
 from gql_feed.engine.execution import FeedExecutor
 from gql_feed.schema.context import Context
-from gql_feed.schema.root import Mutation, Query, QuietErrors, Subscription
+from gql_feed.schema.root import Mutation, Query, Subscription
 from tests.asgi import create_post, user_with_token
 
 PLAIN = QuietErrors(

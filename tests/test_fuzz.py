@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
-from gql_feed.schema.root import build_schema
+from gql_feed.engine.executable import build_schema
 from tests.server import LiveServer
 from tests.services import fresh_postgres_database
 

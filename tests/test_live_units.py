@@ -12,6 +12,7 @@ import pytest
 
 from gql_feed.config import Settings
 from gql_feed.engine.documents import Invalid, Operation
+from gql_feed.engine.executable import build_schema
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.events.hub import HubEvent
 from gql_feed.live.connection import SLOW_CONSUMER_REASON, Connection
@@ -19,7 +20,6 @@ from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Joined, Operations, Request
 from gql_feed.live.replay import replay
 from gql_feed.live.ticker import Ticker
-from gql_feed.schema.root import build_schema
 from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
 from gql_feed.storage.event_log import LoggedEvent

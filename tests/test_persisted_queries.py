@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from gql_feed.config import Settings
-from gql_feed.engine.persisted import MemoryDocumentStore
+from gql_feed.engine.document_stores import MemoryDocumentStore
 from tests.asgi import app_client, codes, user_with_token
 from tests.server import LiveServer
 from tests.services import redis_url, unique_channel

@@ -16,8 +16,8 @@ import pytest
 from graphql import parse, specified_rules, validate
 
 from gql_feed.config import ConfigError, Settings
+from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import HideSuggestions
-from gql_feed.schema.root import build_schema
 from gql_feed.services.posts import PostService
 from tests.asgi import app_client, codes, gql, user_with_token
 from tests.server import LiveServer

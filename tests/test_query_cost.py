@@ -21,7 +21,7 @@ from graphql import get_introspection_query, parse
 
 from gql_feed.config import Settings
 from gql_feed.engine.cost import QueryCost
-from gql_feed.schema.root import build_schema
+from gql_feed.engine.executable import build_schema
 from tests.asgi import app_client, codes, create_post, gql, user_with_token
 from tests.live_helpers import raw_client
 from tests.server import LiveServer

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from graphql import parse
 
+from gql_feed.engine.executable import build_schema
 from gql_feed.engine.response_cache import document_facts
-from gql_feed.schema.root import build_schema
 from gql_feed.storage.log_version import LogVersion
 
 SCHEMA = build_schema([])._schema

@@ -24,7 +24,7 @@ import pytest
 
 from gql_feed.app import create_app
 from gql_feed.config import Settings
-from gql_feed.engine.persisted import ManifestError
+from gql_feed.engine.trusted_documents import ManifestError
 from tests.asgi import PASSWORD, app_client, codes
 from tests.server import TEST_SECRET, LiveServer, png_bytes, upload
 from tests.test_persisted_queries import TransportWs, apq, get, ws_codes

@@ -67,22 +67,6 @@ ERROR_CODES: dict[str, str] = {
     "logged",
 }
 
-CLOSE_CODES: dict[int, str] = {
-    1001: "the server is shutting down: reconnect (elsewhere) and resume with `after:`",
-    1009: "a message over `GQL_FEED_WS_MAX_MESSAGE_BYTES`",
-    1013: "slow consumer: the socket fell `GQL_FEED_WS_SEND_BACKLOG` frames behind; "
-    "reconnect and resume with `after:`",
-    4400: "a malformed message",
-    4401: "subscribe before `connection_ack`",
-    4403: "a missing or invalid token in `connection_init`, or its user no longer exists",
-    4406: "the subprotocol was not offered",
-    4408: "no `connection_init` within `GQL_FEED_WS_INIT_TIMEOUT_SECONDS`",
-    4409: "a subscription id already in use",
-    4429: "a second `connection_init`",
-    4440: "the connection's token expired: reconnect with a fresh token",
-    4500: "an internal error (the reason is masked)",
-}
-
 
 def _codes_in(node: ast.AST) -> set[str]:
     return {

@@ -6,10 +6,10 @@
 - docs/settings.md: every field of `gql_feed.config.Settings`, with its environment
   variable, default, bounds (read from the field's constraints) and description (the
   docstring under the field).
-- docs/errors.md: every `extensions.code` the server sends and every WebSocket close
-  code. The codes are found by reading gql_feed's source (tools/error_codes.py); what
-  each one means is written there, beside the list, and a code the source sends without a
-  description (or a description of a code it no longer sends) stops the generator.
+- docs/errors.md: every `extensions.code` the server sends. The codes are found by
+  reading gql_feed's source (tools/error_codes.py); what each one means is written there,
+  beside the list, and a code the source sends without a description (or a description
+  of a code it no longer sends) stops the generator.
 
 tests/test_docs.py runs `--check`, so a setting or a code added without its docs fails.
 """
@@ -29,8 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gql_feed.config import LOG_LEVELS, Settings  # noqa: E402
-from gql_feed.live.close_codes import CloseCode  # noqa: E402
-from tools.error_codes import CLOSE_CODES, ERROR_CODES, sent_codes  # noqa: E402
+from tools.error_codes import ERROR_CODES, sent_codes  # noqa: E402
 
 DOCS = ROOT / "docs"
 GENERATED = (
@@ -62,15 +61,9 @@ multipart part. A refused request changes nothing. Anything unexpected is a bare
 |---|---|---|
 """
 
-CLOSE_INTRO = """
-## WebSocket close codes
 
-Both subprotocols (`graphql-transport-ws` and the legacy `graphql-ws`) close with these.
-graphql-ws clients reconnect after 1001, 1013, 4403, 4408 and 4440 and give up after the
-others.
-
-| code | name | meaning |
-|---|---|---|
+CLOSING = """
+A WebSocket itself ends with a close code: [close-codes.md](close-codes.md) lists them.
 """
 
 
@@ -134,28 +127,16 @@ def errors_page() -> str:
             + (f"describe {', '.join(undescribed)} (sent by the server); " if undescribed else "")
             + (f"remove {', '.join(unsent)} (sent nowhere)" if unsent else "")
         )
-    closes = {int(code) for code in CloseCode if code != CloseCode.NORMAL}
-    if closes != set(CLOSE_CODES):
-        raise SystemExit(
-            "tools/error_codes.py: CLOSE_CODES must describe every close code in "
-            f"gql_feed/live/close_codes.py: {sorted(closes ^ set(CLOSE_CODES))}"
-        )
     rows = []
     for code in sorted(ERROR_CODES):
         where = ", ".join(f"`{path}`" for path in sent[code])
         rows.append(f"| `{code}` | {ERROR_CODES[code]} | {where} |\n")
-    close_rows = [
-        f"| {int(code)} | `{code.name}` | {CLOSE_CODES[int(code)]} |\n"
-        for code in CloseCode
-        if code != CloseCode.NORMAL
-    ]
     return (
         GENERATED.format(source="gql_feed's source and tools/error_codes.py")
         + "\n\n"
         + ERRORS_INTRO
         + "".join(rows)
-        + CLOSE_INTRO
-        + "".join(close_rows)
+        + CLOSING
     )
 
 

@@ -1,12 +1,17 @@
-"""Who a live connection belongs to: the token from `connection_init`.
+"""Who is asking: the first stage of every request, written once for every transport.
 
-Browsers cannot set headers on a WebSocket, so clients put the token in the init
-payload, as Apollo's `connectionParams` do: `{"Authorization": "Bearer …"}` (any case,
-also nested under `headers`), or the raw token as `authToken` or `token`. A token in the
-upgrade request's own Authorization header (non-browser clients) is accepted too.
+Each transport finds the credential where its clients put it: an `Authorization` header
+(HTTP, SSE, multipart, single-connection requests), a `connection_init` payload (the
+WebSocket: browsers cannot set headers on one, so clients put the token there, as
+Apollo's `connectionParams` do: `{"Authorization": "Bearer …"}` in any case, also nested
+under `headers`, or the raw token as `authToken` or `token`; the upgrade request's own
+header is accepted too), or a stream ticket and its resume cookie (a browser's
+`EventSource`). Whatever the credential, the same two checks follow here and nowhere
+else: the token (or ticket) is good, and its user still exists. So every transport
+refuses what any transport refuses: a removed user's token, ticket or cookie opens no
+stream, joins no group and runs no operation.
 
-A good token whose user no longer exists (removed from the database, or never there) is
-refused like a bad one; whether it exists comes from the process's memory of known users
+Whether a user exists comes from the process's memory of known users
 (`accounts.known_users`), so a reconnect storm makes no query per connection.
 """
 
@@ -15,38 +20,87 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gql_feed.schema.context import Context, Services
 from gql_feed.services.accounts import ACCOUNT_GONE
-from gql_feed.services.errors import Unauthenticated
-from gql_feed.services.known_users import KnownUsers
-from gql_feed.services.tokens import Claims, TokenService
+from gql_feed.services.errors import FeedError, Unauthenticated
+from gql_feed.services.tokens import Claims
 
 MISSING_TOKEN = "A token is required: send {Authorization: 'Bearer <token>'} in connection_init."  # noqa: S105
+MISSING_CREDENTIAL = (
+    "A login is required: send 'Authorization: Bearer <token>', or (for EventSource) "
+    "a ticket from the streamTicket mutation as ?ticket=…"
+)
+NEEDS_BEARER = "A login is required: send 'Authorization: Bearer <token>'."
+
+# (name, value, max-age in seconds) of the cookie that lets a browser's stream resume.
+ResumeCookie = tuple[str, str, int]
 
 
-async def authenticate(
-    tokens: TokenService,
-    known_users: KnownUsers,
-    payload: Mapping[str, Any] | None,
-    header: str | None,
+async def bearer(services: Services, header: str | None) -> Claims | None:
+    """The claims of an `Authorization: Bearer` header, or None without one.
+
+    Unauthenticated for a malformed header, a bad or expired token, or a removed user."""
+    claims = services.tokens.verify_bearer(header)
+    if claims is None:
+        return None
+    return await _still_a_user(services, claims)
+
+
+async def http_context(services: Services, header: str | None, client: str) -> Context:
+    """An HTTP operation's context. A bad token is kept, not raised: only the fields that
+    need a login fail, so `login` and `signup` still work beside a dead token."""
+    try:
+        claims = await bearer(services, header)
+    except FeedError as error:
+        return Context(services, None, error, client)
+    return Context(services, claims, None, client)
+
+
+async def required_bearer(services: Services, header: str | None) -> Claims:
+    """As `bearer`, but a missing header is refused too."""
+    claims = await bearer(services, header)
+    if claims is None:
+        raise Unauthenticated(NEEDS_BEARER)
+    return claims
+
+
+async def stream_owner(
+    services: Services, header: str | None, ticket: str | None, cookies: Mapping[str, str]
+) -> tuple[Claims, ResumeCookie | None]:
+    """Who opens a stream: a bearer header, or else a ticket (with its resume cookie)."""
+    if header:
+        claims = await bearer(services, header)
+        if claims is not None:
+            return claims, None
+    if ticket:
+        admitted = await services.tickets.admit(ticket, dict(cookies))
+        return await _still_a_user(services, admitted.claims), admitted.cookie
+    raise Unauthenticated(MISSING_CREDENTIAL)
+
+
+async def connection_init(
+    services: Services, payload: Mapping[str, Any] | None, header: str | None
 ) -> Claims:
-    """The connection's claims; Unauthenticated for a missing or bad token, or a user
-    that does not exist."""
-    claims = token_claims(tokens, payload, header)
-    if not await known_users.exists(claims.user_id):
+    """A WebSocket's claims, from its `connection_init` payload or upgrade header."""
+    return await _still_a_user(services, _init_claims(services, payload, header))
+
+
+async def _still_a_user(services: Services, claims: Claims) -> Claims:
+    if not await services.accounts.known_users.exists(claims.user_id):
         raise Unauthenticated(ACCOUNT_GONE)
     return claims
 
 
-def token_claims(
-    tokens: TokenService, payload: Mapping[str, Any] | None, header: str | None
+def _init_claims(
+    services: Services, payload: Mapping[str, Any] | None, header: str | None
 ) -> Claims:
-    """The claims of the token the client sent; Unauthenticated for a missing or bad one."""
+    tokens = services.tokens
     payload = payload or {}
-    bearer = _bearer(payload)
-    if bearer is None and isinstance(payload.get("headers"), Mapping):
-        bearer = _bearer(payload["headers"])
-    if bearer is not None:
-        claims = tokens.verify_bearer(bearer)
+    bearer_value = _authorization(payload)
+    if bearer_value is None and isinstance(payload.get("headers"), Mapping):
+        bearer_value = _authorization(payload["headers"])
+    if bearer_value is not None:
+        claims = tokens.verify_bearer(bearer_value)
         if claims is None:
             raise Unauthenticated(MISSING_TOKEN)
         return claims
@@ -66,7 +120,7 @@ def token_claims(
     raise Unauthenticated(MISSING_TOKEN)
 
 
-def _bearer(values: Mapping[str, Any]) -> str | None:
+def _authorization(values: Mapping[str, Any]) -> str | None:
     for key, value in values.items():
         if isinstance(key, str) and key.lower() == "authorization":
             if not isinstance(value, str):

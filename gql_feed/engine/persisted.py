@@ -11,342 +11,33 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
 
-import orjson
 import strawberry
-from graphql import (
-    GraphQLError,
-    GraphQLSchema,
-    OperationDefinitionNode,
-    parse,
-    specified_rules,
-    strip_ignored_characters,
-    validate,
-)
-from graphql.validation import ASTValidationRule
 
-from gql_feed.compat import graphql_schema
-from gql_feed.config import ConfigError, Settings
-from gql_feed.engine.extensions import validation_rules
-from gql_feed.engine.parsing import (
-    OFF_LOOP_CHARS,
-    TOO_LARGE_CODE,
-    is_too_large,
-    off_loop,
-    too_large_message,
+from gql_feed.config import Settings
+from gql_feed.engine.document_refusals import (
+    DocumentRefused,
+    PersistedQueryNotFound,
+    PersistedQueryNotSupported,
+    QueryTooLarge,
+    missing_query,
 )
-from gql_feed.lru import ByteLRU
-from gql_feed.services.errors import FeedError
+from gql_feed.engine.document_stores import DocumentStore, MemoryDocumentStore, RedisDocumentStore
+from gql_feed.engine.document_validator import DocumentValidator
+from gql_feed.engine.parsing import OFF_LOOP_CHARS, is_too_large, off_loop
+from gql_feed.engine.trusted_documents import TrustedDocuments, normalise_id
 
 logger = logging.getLogger(__name__)
 
 APQ_VERSION = 1
-APOLLO_MANIFEST_FORMAT = "apollo-persisted-query-manifest"
 # A document bigger than this still runs when sent in full; it is just never stored, so
 # one client cannot crowd everyone else's queries out of the cache.
 MAX_PERSISTED_BYTES = 256 * 1024
 
 
-class DocumentRefused(FeedError):
-    """No document this server will run; `status_code` is the HTTP status Apollo uses."""
-
-    status_code = 400
-
-
-class PersistedQueryNotFound(DocumentRefused):
-    """Unknown hash: Apollo's link resends the operation with its text on exactly this."""
-
-    code = "PERSISTED_QUERY_NOT_FOUND"
-    status_code = 200  # a retry signal, not a failure; Apollo Server answers 200 too
-
-    def __init__(self) -> None:
-        super().__init__("PersistedQueryNotFound")
-
-
-class PersistedQueryNotSupported(DocumentRefused):
-    """APQ turned off: Apollo's link then stops sending hashes for the session."""
-
-    code = "PERSISTED_QUERY_NOT_SUPPORTED"
-    status_code = 200
-
-    def __init__(self) -> None:
-        super().__init__("PersistedQueryNotSupported")
-
-
-class QueryTooLarge(DocumentRefused):
-    """More query text than GQL_FEED_MAX_QUERY_BYTES: refused before it is even lexed."""
-
-    code = TOO_LARGE_CODE
-    status_code = 413
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(too_large_message(max_bytes))
-
-
-class DocumentNotAllowed(DocumentRefused):
-    """Trusted-documents mode and the operation is not in the manifest."""
-
-    code = "PERSISTED_QUERY_NOT_ALLOWED"
-    status_code = 403
-
-
-class ManifestError(ConfigError):
-    """The trusted-documents manifest cannot be read; the message says which entry and why."""
-
-
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-class DocumentStore(Protocol):
-    """Hash to document text. Entries never change, so any copy of one is as good as another."""
-
-    async def get(self, key: str) -> str | None: ...
-
-    async def put(self, key: str, document: str) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class MemoryDocumentStore:
-    """An LRU bounded in bytes: a flood of distinct queries evicts old ones, never grows memory."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._documents: ByteLRU[str, str] = ByteLRU(max_bytes)
-
-    def __len__(self) -> int:
-        return len(self._documents)
-
-    @property
-    def size(self) -> int:
-        return self._documents.size
-
-    def lookup(self, key: str) -> str | None:
-        return self._documents.get(key)
-
-    def store(self, key: str, document: str) -> None:
-        if key not in self._documents:
-            self._documents.put(key, document, len(key) + len(document.encode()))
-
-    async def get(self, key: str) -> str | None:
-        return self.lookup(key)
-
-    async def put(self, key: str, document: str) -> None:
-        self.store(key, document)
-
-    async def close(self) -> None:
-        self._documents.clear()
-
-
-class RedisDocumentStore:
-    """Shared by every process on the bus's Redis, so a query that one worker learned serves
-    them all. Entries expire, so Redis forgets documents no client sends any more. A Redis
-    failure is a miss, never an error: the client then just sends the full query."""
-
-    def __init__(self, url: str, prefix: str, ttl_seconds: int, near: MemoryDocumentStore) -> None:
-        from redis.asyncio import Redis
-
-        self.redis = Redis.from_url(
-            url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
-        )
-        self.prefix = prefix
-        self.ttl_seconds = ttl_seconds
-        self.near = near
-
-    async def get(self, key: str) -> str | None:
-        from redis.exceptions import RedisError
-
-        document = self.near.lookup(key)
-        if document is not None:
-            return document
-        try:
-            value = await self.redis.get(self.prefix + key)
-        except (RedisError, OSError) as error:
-            logger.warning("Persisted query store unavailable (%s): treating as a miss", error)
-            return None
-        if not isinstance(value, str):
-            return None
-        self.near.store(key, value)
-        return value
-
-    async def put(self, key: str, document: str) -> None:
-        from redis.exceptions import RedisError
-
-        self.near.store(key, document)
-        try:
-            await self.redis.set(self.prefix + key, document, ex=self.ttl_seconds)
-        except (RedisError, OSError) as error:
-            logger.warning("Persisted query store unavailable (%s): not shared", error)
-
-    async def close(self) -> None:
-        await self.redis.aclose()
-
-
-@dataclass(frozen=True)
-class TrustedDocument:
-    id: str
-    body: str
-    name: str | None = None
-    type: str | None = None
-
-
-class TrustedDocuments:
-    """The operations a manifest allows, found by id or by their text."""
-
-    def __init__(self, documents: Sequence[TrustedDocument]) -> None:
-        self.documents = list(documents)
-        self._by_id = {document.id: document.body for document in documents}
-        self._bodies = {document.body for document in documents}
-        self._by_stripped: dict[str, str] = {}
-        for document in documents:
-            stripped = _stripped(document.body)
-            if stripped is not None:
-                self._by_stripped.setdefault(stripped, document.body)
-
-    def __len__(self) -> int:
-        return len(self.documents)
-
-    @classmethod
-    def load(cls, path: Path) -> TrustedDocuments:
-        """Apollo's persisted-query manifest, or GraphQL Codegen's `{hash: document}`."""
-        try:
-            data = orjson.loads(path.read_bytes())
-        except OSError as error:
-            raise ManifestError(f"Cannot read trusted documents {path}: {error}") from error
-        except orjson.JSONDecodeError as error:
-            raise ManifestError(f"{path} is not JSON: {error}") from error
-        return cls(_parse_manifest(data, str(path)))
-
-    def body_of(self, key: str) -> str | None:
-        return self._by_id.get(_normalise_id(key))
-
-    def matching(self, query: str) -> str | None:
-        """The manifest's text for `query`, ignoring whitespace and comments."""
-        if query in self._bodies:
-            return query
-        stripped = _stripped(query)
-        return self._by_stripped.get(stripped) if stripped is not None else None
-
-    def resolve(self, query: str | None, key: str | None) -> str:
-        if key is not None:
-            body = self.body_of(key)
-            if body is None:
-                raise DocumentNotAllowed(
-                    f"Persisted query {key!r} is not in the trusted documents manifest."
-                )
-            if query and self.matching(query) != body:
-                raise DocumentNotAllowed(
-                    f"The query sent is not the trusted document {key!r} names."
-                )
-            return body
-        if not query:
-            raise _missing_query()
-        body = self.matching(query)
-        if body is None:
-            raise DocumentNotAllowed(
-                "This operation is not in the trusted documents manifest; "
-                "only the application's own operations run on this server."
-            )
-        return body
-
-
-def _normalise_id(key: str) -> str:
-    """Codegen and the GraphQL-over-HTTP draft may spell an id `sha256:<hex>`."""
-    return key.removeprefix("sha256:")
-
-
-def _stripped(text: str) -> str | None:
-    try:
-        return strip_ignored_characters(text)
-    except GraphQLError:
-        return None
-
-
-def _parse_manifest(data: object, source: str) -> list[TrustedDocument]:
-    if not isinstance(data, dict):
-        raise ManifestError(f"{source}: expected a JSON object")
-    documents: list[TrustedDocument] = []
-    if data.get("format") == APOLLO_MANIFEST_FORMAT:
-        if data.get("version") != 1:
-            raise ManifestError(f"{source}: unsupported manifest version {data.get('version')!r}")
-        operations = data.get("operations")
-        if not isinstance(operations, list):
-            raise ManifestError(f"{source}: `operations` must be a list")
-        for index, entry in enumerate(operations):
-            if not isinstance(entry, dict):
-                raise ManifestError(f"{source}: operations[{index}] must be an object")
-            id_, body = entry.get("id"), entry.get("body")
-            if not isinstance(id_, str) or not id_ or not isinstance(body, str) or not body:
-                raise ManifestError(f"{source}: operations[{index}] needs string `id` and `body`")
-            name, type_ = entry.get("name"), entry.get("type")
-            documents.append(
-                TrustedDocument(
-                    _normalise_id(id_),
-                    body,
-                    name if isinstance(name, str) else None,
-                    type_ if isinstance(type_, str) else None,
-                )
-            )
-    elif "format" in data:
-        raise ManifestError(f"{source}: unknown manifest format {data['format']!r}")
-    else:
-        for id_, body in data.items():
-            if not isinstance(body, str) or not body:
-                raise ManifestError(f"{source}: the document of {id_!r} must be a string")
-            documents.append(TrustedDocument(_normalise_id(id_), body))
-    seen: dict[str, str] = {}
-    for document in documents:
-        if seen.setdefault(document.id, document.body) != document.body:
-            raise ManifestError(f"{source}: id {document.id!r} names two different documents")
-    return documents
-
-
-def _missing_query() -> DocumentRefused:
-    return DocumentRefused(
-        "GraphQL operations must contain a non-empty `query` or a `persistedQuery` extension."
-    )
-
-
-class DocumentValidator:
-    """The checks an operation meets before it runs: parse (token limit), schema rules and
-    the query limits. Used before storing a hash (so nothing that cannot run is kept) and
-    by `gql-feed check-manifest`."""
-
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        rules: Sequence[type[ASTValidationRule]],
-        max_tokens: int | None,
-        max_bytes: int | None = None,
-    ) -> None:
-        self.schema = schema
-        self.rules = [*specified_rules, *rules]
-        self.max_tokens = max_tokens
-        self.max_bytes = max_bytes
-
-    @classmethod
-    def for_settings(cls, schema: strawberry.Schema, settings: Settings) -> DocumentValidator:
-        return cls(
-            graphql_schema(schema),
-            validation_rules(settings),
-            settings.max_query_tokens,
-            settings.max_query_bytes,
-        )
-
-    def errors(self, text: str) -> list[GraphQLError]:
-        if self.max_bytes is not None and is_too_large(text, self.max_bytes):
-            return [GraphQLError(too_large_message(self.max_bytes))]
-        try:
-            document = parse(text, max_tokens=self.max_tokens)
-        except GraphQLError as error:
-            return [error]
-        return validate(self.schema, document, self.rules)
 
 
 class PersistedDocuments:
@@ -413,11 +104,11 @@ class PersistedDocuments:
             return self.trusted.resolve(query, key)
         if key is None:
             if not query:
-                raise _missing_query()
+                raise missing_query()
             return query
         if self.store is None:
             raise PersistedQueryNotSupported()
-        key = _normalise_id(key).lower()
+        key = normalise_id(key).lower()
         if query:
             if sha256_hex(query) != key:
                 raise DocumentRefused("provided sha does not match query")
@@ -466,67 +157,3 @@ def _persisted_query_hash(extensions: Mapping[str, object] | None) -> str | None
     if not isinstance(sha, str) or not sha:
         raise DocumentRefused("`extensions.persistedQuery.sha256Hash` must be a string.")
     return sha
-
-
-def manifest_problems(
-    manifest: TrustedDocuments, validator: DocumentValidator
-) -> list[tuple[TrustedDocument, str]]:
-    """Each document that would fail, with why (one entry per error)."""
-    problems: list[tuple[TrustedDocument, str]] = []
-    for document in manifest.documents:
-        errors = validator.errors(document.body)
-        problems.extend((document, _describe(error)) for error in errors)
-        if errors:
-            continue
-        operations = [
-            definition
-            for definition in parse(document.body).definitions
-            if isinstance(definition, OperationDefinitionNode)
-        ]
-        declared = _declared_mismatch(document, operations)
-        if declared:
-            problems.append((document, declared))
-    return problems
-
-
-def _declared_mismatch(
-    document: TrustedDocument, operations: Iterable[OperationDefinitionNode]
-) -> str | None:
-    """Apollo's manifest names each operation and its type; a wrong one misleads reviewers."""
-    if document.name is None and document.type is None:
-        return None
-    by_name = {op.name.value if op.name else None: op for op in operations}
-    operation = by_name.get(document.name) if document.name else next(iter(by_name.values()), None)
-    if operation is None:
-        return f"the manifest names operation {document.name!r}, the document has none by it"
-    actual = operation.operation.value
-    if document.type is not None and document.type != actual:
-        return f"the manifest says {document.type!r}, the operation is a {actual}"
-    return None
-
-
-def _describe(error: GraphQLError) -> str:
-    where = ""
-    if error.locations:
-        location = error.locations[0]
-        where = f" (line {location.line}, column {location.column})"
-    return error.message + where
-
-
-def check_manifest_command(path: Path, settings: Settings, schema: strawberry.Schema) -> int:
-    """`gql-feed check-manifest PATH`: print what would fail; exit status 1 if anything does."""
-    try:
-        manifest = TrustedDocuments.load(path)
-    except ManifestError as error:
-        sys.stderr.write(f"{error}\n")
-        return 1
-    problems = manifest_problems(manifest, DocumentValidator.for_settings(schema, settings))
-    for document, problem in problems:
-        label = document.id + (f" ({document.name})" if document.name else "")
-        sys.stdout.write(f"FAIL {label}: {problem}\n")
-    if problems:
-        failing = len({id(document) for document, _ in problems})
-        sys.stdout.write(f"{failing} of {len(manifest)} documents would fail.\n")
-        return 1
-    sys.stdout.write(f"All {len(manifest)} documents are valid against the schema.\n")
-    return 0

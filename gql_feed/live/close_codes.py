@@ -15,6 +15,10 @@ from enum import IntEnum
 MAX_REASON_BYTES = 123  # RFC 6455: the close frame's payload is at most 125 bytes
 
 
+# The reason given with INTERNAL_SERVER_ERROR: the exception itself is logged, never sent.
+INTERNAL_REASON = "Internal server error"
+
+
 class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001

@@ -23,6 +23,7 @@ from gql_feed.engine.documents import DocumentCache, Invalid, Operation
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.groups import Group, GroupKey, Groups, Subscriber, TooManyGroups
+from gql_feed.live.replay import replay
 from gql_feed.schema.context import Context, Services
 from gql_feed.services.errors import BadUserInput
 from gql_feed.services.tokens import Claims
@@ -153,6 +154,11 @@ class Operations:
         if after is not None:
             subscriber.buffer = []
         return Joined(subscriber, after, upto)
+
+    async def replay(self, subscriber: Subscriber, after: int, upto: int) -> None:
+        """Send a resumed subscriber the events after `after` up to `upto` from the log
+        (`live.replay`); EventLogExpired when the log no longer holds them."""
+        await replay(subscriber, self.services.hub, after, upto, self.settings.replay_max_events)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.groups.leave(subscriber)

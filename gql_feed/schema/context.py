@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from strawberry.dataloader import DataLoader
 
 from gql_feed.config import Settings
-from gql_feed.services.accounts import ACCOUNT_GONE, AccountService
+from gql_feed.services.accounts import AccountService
 from gql_feed.services.errors import FeedError, Unauthenticated
 from gql_feed.services.posts import PostService
 from gql_feed.services.records import UserRecord
@@ -52,23 +52,6 @@ class Context:
     def users(self) -> DataLoader[int, UserRecord | None]:
         """Users by id, batched per operation; made on first use (most never need it)."""
         return DataLoader(load_fn=self.services.accounts.get_many)
-
-    @classmethod
-    async def from_authorization(
-        cls, services: Services, header: str | None, client: str
-    ) -> Context:
-        """The token is checked here, and that its user still exists (from this process's
-        memory of known users, `accounts.known_users`: no query per request); a failure
-        is kept for the fields that need a login."""
-        try:
-            claims = services.tokens.verify_bearer(header)
-            if claims is not None and not await services.accounts.known_users.exists(
-                claims.user_id
-            ):
-                raise Unauthenticated(ACCOUNT_GONE)
-        except FeedError as error:
-            return cls(services, None, error, client)
-        return cls(services, claims, None, client)
 
     @property
     def viewer_id(self) -> int:

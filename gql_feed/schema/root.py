@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator
 from typing import cast
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 from strawberry.file_uploads import Upload
-from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext, Info
+from strawberry.types import Info
 
-from gql_feed.engine.execution import FeedExecutor
 from gql_feed.schema.context import Context
 from gql_feed.schema.types import (
     AuthPayload,
@@ -213,28 +209,3 @@ class Subscription:
         # each event once per group of identical subscriptions; nothing routes here.
         raise FeedError("postEvents is served by the live endpoints at /graphql.")
         yield  # pragma: no cover - makes this an async generator
-
-
-class QuietErrors(strawberry.Schema):
-    """Known refusals are not server errors: log only what was unexpected (api.errors)."""
-
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        return None
-
-
-def build_schema(
-    extensions: Sequence[Callable[[], SchemaExtension]], config: StrawberryConfig | None = None
-) -> strawberry.Schema:
-    """`config` carries per-deployment choices (the batching bound); the SDL never depends on it.
-
-    Execution reads attribute fields directly (engine/execution.py)."""
-    return QuietErrors(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        extensions=extensions,
-        config=config,
-        execution_context_class=FeedExecutor,
-    )

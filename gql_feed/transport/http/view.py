@@ -28,15 +28,18 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gql_feed.compat import graphql_schema
+from gql_feed.engine import admission
 from gql_feed.engine.cost import cost_error
+from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.extensions import DocumentChecks
 from gql_feed.engine.parsing import off_loop
-from gql_feed.engine.persisted import DocumentRefused, PersistedDocuments
+from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.priority import WritesFirst
 from gql_feed.engine.response_cache import ResponseCache
 from gql_feed.schema.context import Context, Services
 from gql_feed.transport.http.graphiql import graphiql_response
 from gql_feed.transport.http.uploads import place_files
+from gql_feed.transport.refusal import HttpRefusal
 
 # Apollo Server's CSRF rule: a request a browser could send cross-site without a
 # preflight (no content type, or a "simple" one such as multipart/form-data) must carry a
@@ -48,7 +51,6 @@ OPERATION_PARAMS = ("query", "extensions", "documentId")
 # HTTP token characters (RFC 9110), for parsing a content type as browsers do.
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Apollo Server sends this with refusals so that no CDN caches a "not found" for a hash.
-NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
 SUBSCRIPTION = OperationType.SUBSCRIPTION
 MUTATION = OperationKind.MUTATION
 # JSON bodies longer than this are decoded in a worker thread (orjson takes about a
@@ -61,30 +63,6 @@ class FeedRequestData(GraphQLRequestData):
     """Strawberry's request data plus `documentId`, the trusted-document id some clients send."""
 
     document_id: str | None = None
-
-
-class HttpRefusal(Exception):
-    """Answered as a GraphQL error response with an HTTP status, before anything executes."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = {**NO_CACHE, **(headers or {})}
-
-    @classmethod
-    def of(cls, refusal: DocumentRefused) -> HttpRefusal:
-        return cls(refusal.status_code, refusal.code, refusal.message)
-
-    def error(self) -> GraphQLError:
-        return GraphQLError(self.message, extensions={"code": self.code})
-
-    def response(self) -> Response:
-        body = {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
-        return JSONResponse(body, self.status, headers=self.headers)
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -202,7 +180,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         client = request.client.host if request.client else "unknown"
-        return await Context.from_authorization(
+        return await admission.http_context(
             self.services, request.headers.get("authorization"), client
         )
 

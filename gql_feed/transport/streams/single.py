@@ -38,18 +38,17 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from gql_feed.engine import admission
 from gql_feed.engine.documents import Invalid
-from gql_feed.engine.persisted import DocumentRefused
 from gql_feed.engine.results import feed_error, payload_text
-from gql_feed.live.close_codes import CloseCode
+from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
 from gql_feed.live.connection import CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
-from gql_feed.live.replay import replay
-from gql_feed.services.errors import EventLogExpired, FeedError
+from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
-from gql_feed.transport.http.view import HttpRefusal
+from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
 from gql_feed.transport.streams.reservations import Outcome, Reservations
 from gql_feed.transport.streams.sse import SseFraming
 from gql_feed.transport.streams.streams import (
@@ -60,7 +59,6 @@ from gql_feed.transport.streams.streams import (
     cookie_header,
     read_operation,
 )
-from gql_feed.transport.ws.protocol import INTERNAL_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,6 @@ UNKNOWN = (
 )
 BUSY_STREAM = "This reservation's stream is already open; only one may be."
 BUSY_OPERATION = "An operation with this operationId is already running on this stream."
-NEEDS_BEARER = "A login is required: send 'Authorization: Bearer <token>'."
 
 
 def stream_token(scope: Scope) -> str | None:
@@ -195,25 +192,20 @@ class SingleConnections:
                 return
             else:
                 response = await self._submit(request)
-        except HttpRefusal as refusal:
-            response = refusal.response()
-        except DocumentRefused as refusal:
-            response = HttpRefusal.of(refusal).response()
-        except FeedError as refusal:
-            status = 401 if refusal.code == "UNAUTHENTICATED" else 400
-            response = HttpRefusal(status, refusal.code, refusal.message).response()
+        except ADMISSION_ERRORS as error:
+            response = refusal_of(error).response()
         await response(scope, receive, send)
 
     # PUT, POST and DELETE: answered at once.
 
     async def _reserve(self, request: HttpRequest) -> Response:
-        claims = self._bearer(request)
+        claims = await self._bearer(request)
         token = await self.reservations.reserve(claims.user_id)
         return PlainTextResponse(token, 201, headers={"cache-control": "no-store"})
 
     async def _submit(self, request: HttpRequest) -> Response:
         token = _required_token(request)
-        claims = self._bearer(request)
+        claims = await self._bearer(request)
         if request.method != "POST":
             raise HttpRefusal(405, "BAD_REQUEST", "Operations are POSTed to a reserved stream.")
         payload = await read_operation(request, self.settings.ws_max_message_bytes)
@@ -252,18 +244,16 @@ class SingleConnections:
 
     async def _cancel(self, request: HttpRequest) -> Response:
         token = _required_token(request)
-        claims = self._bearer(request)
+        claims = await self._bearer(request)
         operation_id = _operation_id(request.query_params.get("operationId"))
         command = orjson.dumps({"stop": operation_id})
         outcome = await self.reservations.cancel(token, claims.user_id, operation_id, command)
         _check(outcome, BUSY_OPERATION)
         return Response(status_code=200, headers={"cache-control": "no-store"})
 
-    def _bearer(self, request: HttpRequest) -> Claims:
-        claims = self.operations.services.tokens.verify_bearer(request.headers.get("authorization"))
-        if claims is None:
-            raise HttpRefusal(401, "UNAUTHENTICATED", NEEDS_BEARER)
-        return claims
+    async def _bearer(self, request: HttpRequest) -> Claims:
+        services = self.operations.services
+        return await admission.required_bearer(services, request.headers.get("authorization"))
 
     def _refused(self, errors: Iterable[GraphQLError]) -> Response:
         body = payload_text(None, errors, self.settings.production)
@@ -394,13 +384,7 @@ class SingleConnections:
         self, stream: SingleStream, subscriber: ReservedSubscriber, after: int, upto: int
     ) -> None:
         try:
-            await replay(
-                subscriber,
-                self.operations.services.hub,
-                after,
-                upto,
-                self.settings.replay_max_events,
-            )
+            await self.operations.replay(subscriber, after, upto)
         except EventLogExpired as expired:
             subscriber.replay = None
             if stream.operations.get(subscriber.id) is subscriber:

@@ -29,24 +29,23 @@ from starlette.requests import Request as HttpRequest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_feed.config import Settings
+from gql_feed.engine import admission
+from gql_feed.engine.admission import ResumeCookie
 from gql_feed.engine.documents import Invalid
-from gql_feed.engine.persisted import DocumentRefused
+from gql_feed.engine.requests import MalformedRequest, OperationPayload, operation_payload
 from gql_feed.engine.results import feed_error, payload_text
-from gql_feed.live.close_codes import CloseCode, CloseConnection
+from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
 from gql_feed.live.connection import Connection, CoroutineSend
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request, resume_point
-from gql_feed.live.replay import replay
 from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
-from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
+from gql_feed.services.errors import BadUserInput, EventLogExpired
 from gql_feed.services.tokens import Claims
-from gql_feed.transport.http.view import HttpRefusal
+from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
 from gql_feed.transport.streams.multipart import HEARTBEAT_SECONDS, MultipartFraming
 from gql_feed.transport.streams.sse import SseFraming
-from gql_feed.transport.ws.messages import OperationPayload, operation_payload
-from gql_feed.transport.ws.protocol import INTERNAL_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +53,6 @@ FLUSH_SECONDS = 5.0
 ONLY_SUBSCRIPTIONS = (
     "Only subscriptions stream over this transport; send queries and mutations as "
     "ordinary HTTP requests (application/json)."
-)
-MISSING_AUTH = (
-    "A login is required: send 'Authorization: Bearer <token>', or (for EventSource) "
-    "a ticket from the streamTicket mutation as ?ticket=…"
 )
 NOT_JSON = "Send the operation as JSON (content-type: application/json)."
 OPERATION_PARAMS = ("query", "operationName", "documentId")
@@ -232,17 +227,8 @@ class HttpStreams:
             payload, claims, cookie = await self._admit(request)
             resume_after = _last_event_id(request.headers)
             query = await self.operations.persisted.resolve_payload(payload)
-        except HttpRefusal as refusal:
-            await refusal.response()(scope, receive, send)
-            return
-        except DocumentRefused as refusal:
-            await HttpRefusal.of(refusal).response()(scope, receive, send)
-            return
-        except FeedError as refusal:
-            status = 401 if refusal.code == "UNAUTHENTICATED" else 400
-            await HttpRefusal(status, refusal.code, refusal.message).response()(
-                scope, receive, send
-            )
+        except ADMISSION_ERRORS as error:
+            await refusal_of(error).response()(scope, receive, send)
             return
         operation_request = Request(
             query, payload.get("operationName"), payload.get("variables") or {}
@@ -321,9 +307,7 @@ class HttpStreams:
     ) -> None:
         connection = stream.connection
         try:
-            await replay(
-                subscriber, self.services.hub, after, upto, self.settings.replay_max_events
-            )
+            await self.operations.replay(subscriber, after, upto)
         except EventLogExpired as expired:
             subscriber.replay = None
             if stream.subscriber is subscriber:
@@ -340,24 +324,20 @@ class HttpStreams:
 
     async def _admit(
         self, request: HttpRequest
-    ) -> tuple[OperationPayload, Claims, tuple[str, str, int] | None]:
+    ) -> tuple[OperationPayload, Claims, ResumeCookie | None]:
         """The operation and its owner, or an HttpRefusal / FeedError saying why not."""
         payload = await self._operation(request)
         claims, cookie = await self.owner(request)
         return payload, claims, cookie
 
-    async def owner(self, request: HttpRequest) -> tuple[Claims, tuple[str, str, int] | None]:
+    async def owner(self, request: HttpRequest) -> tuple[Claims, ResumeCookie | None]:
         """Who opens a stream: a bearer header, or a ticket (with its resume cookie)."""
-        header = request.headers.get("authorization")
-        if header:
-            claims = self.services.tokens.verify_bearer(header)
-            if claims is not None:
-                return claims, None
-        ticket = request.query_params.get("ticket")
-        if ticket:
-            admission = await self.services.tickets.admit(ticket, dict(request.cookies))
-            return admission.claims, admission.cookie
-        raise HttpRefusal(401, "UNAUTHENTICATED", MISSING_AUTH)
+        return await admission.stream_owner(
+            self.services,
+            request.headers.get("authorization"),
+            request.query_params.get("ticket"),
+            request.cookies,
+        )
 
     async def _operation(self, request: HttpRequest) -> OperationPayload:
         return await read_operation(request, self.settings.ws_max_message_bytes)
@@ -390,10 +370,9 @@ async def read_operation(request: HttpRequest, limit: int) -> OperationPayload:
             raise HttpRefusal(400, "BAD_REQUEST", "The body must be one operation (an object).")
         data = parsed
     try:
-        return operation_payload({"type": "request", "payload": data})
-    except CloseConnection as bad:
-        reason = bad.reason.removeprefix("Invalid message: ")
-        raise HttpRefusal(400, "BAD_REQUEST", reason) from None
+        return operation_payload(data, "request payload")
+    except MalformedRequest as bad:
+        raise HttpRefusal(400, "BAD_REQUEST", str(bad)) from None
 
 
 class StreamsOrView:

@@ -25,22 +25,20 @@ from graphql import GraphQLError, OperationType
 from starlette.types import Scope
 
 from gql_feed.config import Settings
-from gql_feed.engine.admission import authenticate
+from gql_feed.engine import admission
+from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.documents import Invalid, Operation
-from gql_feed.engine.persisted import DocumentRefused
+from gql_feed.engine.requests import OperationPayload
 from gql_feed.engine.results import feed_error, json_text
-from gql_feed.live.close_codes import CloseCode, CloseConnection
+from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode, CloseConnection
 from gql_feed.live.connection import Connection, CoroutineSend, Resume
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
-from gql_feed.live.replay import replay
 from gql_feed.services.errors import BadUserInput, EventLogExpired, FeedError
 from gql_feed.services.tokens import Claims, TokenService
-from gql_feed.transport.ws.messages import OperationPayload
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_REASON = "Internal server error"
 NO_UPLOADS = "Files cannot be uploaded over a WebSocket; send this mutation over HTTP."
 
 
@@ -156,9 +154,8 @@ class LiveProtocol(ABC):
 
     async def authenticate(self, payload: Mapping[str, Any] | None) -> None:
         """Accept the connection's token; raises FeedError when there is no good one."""
-        known_users = self.operations.services.accounts.known_users
-        claims = await authenticate(
-            self.tokens, known_users, payload, self._upgrade_authorization()
+        claims = await admission.connection_init(
+            self.operations.services, payload, self._upgrade_authorization()
         )
         remaining = (claims.expires_at - datetime.now(UTC)).total_seconds()
         self.claims = claims
@@ -312,13 +309,7 @@ class LiveProtocol(ABC):
 
     async def _replay(self, subscriber: Subscriber, after: int, upto: int) -> None:
         try:
-            await replay(
-                subscriber,
-                self.operations.services.hub,
-                after,
-                upto,
-                self.settings.replay_max_events,
-            )
+            await self.operations.replay(subscriber, after, upto)
         except EventLogExpired as expired:
             subscriber.replay = None
             if self.active.get(subscriber.id) is subscriber:

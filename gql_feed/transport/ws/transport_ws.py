@@ -13,11 +13,11 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from graphql import GraphQLError
 
+from gql_feed.engine.requests import OperationPayload
 from gql_feed.engine.results import formatted_errors, json_text
 from gql_feed.live.close_codes import CloseCode, CloseConnection
 from gql_feed.services.errors import FeedError
 from gql_feed.transport.ws.messages import (
-    OperationPayload,
     bad,
     message_id,
     operation_payload,

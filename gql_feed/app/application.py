@@ -18,8 +18,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.schema.config import StrawberryConfig
 
+from gql_feed.app.live import LiveServer
 from gql_feed.compat import graphql_schema
 from gql_feed.config import Settings
+from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import DocumentChecks, schema_extensions
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.priority import WritesFirst
@@ -30,7 +32,6 @@ from gql_feed.runtime import heap
 from gql_feed.runtime.shutdown import close_sockets_first_on_sigterm
 from gql_feed.runtime.switching import prompt_threads
 from gql_feed.schema.context import Services
-from gql_feed.schema.root import build_schema
 from gql_feed.services.accounts import AccountService
 from gql_feed.services.known_users import KnownUsers
 from gql_feed.services.passwords import Passwords
@@ -52,11 +53,10 @@ from gql_feed.transport.http.page_headers import page_headers
 from gql_feed.transport.http.view import CsrfGuard, GraphQLView
 from gql_feed.transport.streams.streams import StreamsOrView
 from gql_feed.transport.ws.route import LiveRoute
-from gql_feed.transport.ws.server import LiveServer
 
 logger = logging.getLogger(__name__)
 
-WEB = Path(__file__).parent / "web"
+WEB = Path(__file__).resolve().parents[1] / "web"
 
 
 def build_services(
@@ -237,8 +237,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ],
             ),
         )
-    # Outermost: live sockets go straight to the live server (see `route`).
-    middleware.insert(0, Middleware(LiveRoute, path="/graphql", endpoint=live))
+    # Outermost: WebSockets go straight to their endpoint (see `transport.ws.route`).
+    middleware.insert(0, Middleware(LiveRoute, path="/graphql", endpoint=live.websockets))
     app = Starlette(
         routes=[
             Route("/", index),
