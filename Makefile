@@ -4,7 +4,10 @@ PYTHON ?= python3
 PYTEST_ARGS ?= -n 2 --dist loadfile
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` installs what the server needs; `make test` and the tools, the development
+# lock too. Each has a stamp, so each installs once and again only when its lock changes.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 # The lock: every dependency, direct or not, pinned with the hashes of its files.
 LOCK := requirements.txt
 DEV_LOCK := requirements-dev.txt
@@ -12,40 +15,64 @@ LATEST := .venv-latest
 OLDEST := .venv-oldest
 PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
 	--all-build-deps --no-emit-index-url --no-emit-find-links
+# gql_feed itself, editable, built by the locked setuptools (no build isolation, so nothing
+# unlocked is fetched). setuptools' notice that a folder named like the package could shadow
+# it (true of every flat-layout project) would otherwise print as a boxed warning each time.
+INSTALL_SELF = PYTHONWARNINGS='ignore:Editable installation' \
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 
-.PHONY: run migrate test lint typecheck schema bench clean lock lock-upgrade test-latest test-oldest
+.PHONY: run migrate test test-needs lint typecheck schema docs bench clean lock lock-upgrade \
+	test-latest test-oldest
 
-# Exactly the locked versions, each file checked against its hash; then gql_feed itself,
-# built by the locked setuptools (no build isolation, so nothing unlocked is fetched).
-$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
-	$(BIN)/pip check
-	touch $(STAMP)
+# Exactly the locked versions, each file checked against its hash. `--no-compile`: the
+# first start compiles the modules it imports, not every module of every dependency.
+$(RUN_STAMP): pyproject.toml $(LOCK)
+	@echo "make run: installing the server's locked dependencies ($(LOCK)) into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --no-compile --require-hashes -r $(LOCK)
+	@$(INSTALL_SELF)
+	@touch $@
+
+# The development lock holds the server's pins and the tools' (pytest, mypy, ruff,
+# playwright, pip-tools…): installing it satisfies `make run` too.
+$(DEV_STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
+	@echo "installing the locked development tools and dependencies ($(DEV_LOCK)) into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
+	@$(INSTALL_SELF)
+	@$(BIN)/pip check
+	@touch $@ $(RUN_STAMP)
 
 # `make run PORT=8001 HOST=0.0.0.0` chooses where to listen (default 127.0.0.1:8000).
-run: $(STAMP)
-	$(BIN)/gql-feed serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+run: $(RUN_STAMP)
+	@$(BIN)/gql-feed serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-migrate: $(STAMP)
-	$(BIN)/gql-feed migrate
+migrate: $(RUN_STAMP)
+	@$(BIN)/gql-feed migrate
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check gql_feed tests bench tools
 	$(BIN)/ruff format --check gql_feed tests bench tools
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy gql_feed
 
-test: lint typecheck
+# What the suite uses and how long it takes, said before anything is installed.
+test-needs:
+	@$(PYTHON) tools/test_needs.py
+
+test: test-needs lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-schema: $(STAMP)
+# docs/settings.md and docs/errors.md, from the code (tests/test_docs.py fails on drift).
+docs: $(RUN_STAMP)
+	$(BIN)/python tools/gen_docs.py
+
+schema: $(RUN_STAMP)
 	$(BIN)/gql-feed schema > schema.graphql
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/fanout.py --proto sse
 	$(BIN)/python bench/http_throughput.py
@@ -54,7 +81,7 @@ bench: $(STAMP)
 # after pyproject.toml changed, when the old lock no longer satisfies it.
 $(BIN)/pip-compile:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
 
 # After editing pyproject.toml: resolve again, keeping every pin that still fits.
 lock: | $(BIN)/pip-compile

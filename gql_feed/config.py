@@ -44,119 +44,215 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    """All of gql_feed's knobs; the README lists each one."""
+    """All of gql_feed's knobs; docs/settings.md (generated: `make docs`) lists each one."""
 
     model_config = SettingsConfigDict(
-        env_prefix="GQL_FEED_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="GQL_FEED_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # The docstring under each setting is its description in docs/settings.md.
+        use_attribute_docstrings=True,
     )
 
     # Where things live.
     database_url: Name = "sqlite+aiosqlite:///./gql_feed.db"
+    """SQLAlchemy URL; `postgresql+asyncpg://…` for PostgreSQL. SQLite must be 3.35 or newer (the
+    server says so at start if not)."""
     broadcast_url: Name = "memory://"
+    """Event bus: `memory://` (one process), `redis://…`, or `postgres://…` (LISTEN/NOTIFY)."""
     broadcast_channel: Name = "gql_feed_post_events"
+    """Bus channel name (one per deployment when several share a Redis)."""
     upload_dir: Path = Path("uploads")
+    """Where image files are stored."""
     public_url: str = ""
+    """Base of absolute `imageUrl`s; empty: `http://HOST:PORT`."""
     auto_migrate: bool = True
+    """Migrate at start; `false` refuses to start on an old schema."""
 
     # Serving.
     host: Name = "127.0.0.1"
+    """Address to listen on (`--host`)."""
     port: Port = 8000
+    """Port to listen on (`--port`)."""
     workers: Positive = 1
+    """uvicorn worker processes (`--workers`); more than one needs a shared bus."""
     log_level: str = "info"
+    """Log level; uvicorn's three lines per WebSocket, and Alembic's, show only at `debug`."""
     access_log: bool = True
+    """One line per HTTP request."""
     # Process-wide (gql_feed.runtime): applied by the first app to start in a process,
     # restored by the last to stop.
     gc_freeze: bool = True
-    # The collector's thresholds while frozen (runtime/heap.py): "20000,1,1".
+    """Once started, keep start-up objects out of the garbage collector's passes
+    (`gql_feed/runtime/heap.py`). Like the two below, it belongs to the process: the first app
+    to start in it applies it, the last to stop restores it."""
     gc_thresholds: Annotated[tuple[int, int, int], NoDecode] = (20_000, 1, 1)
-    # How soon a worker thread gets the GIL back from the event loop (runtime/switching.py).
+    """The collector's thresholds while frozen, written `20000,1,1` (the first 100 to
+    10,000,000, the others 1 to 1,000)."""
     switch_interval_seconds: Annotated[float, Field(ge=1e-6, le=0.1, allow_inf_nan=False)] = 0.0001
+    """How soon a worker thread gets the GIL back from the event loop
+    (`gql_feed/runtime/switching.py`)."""
     production: bool = False
+    """Production mode: no introspection, GraphiQL or suggestions; needs a 32-byte
+    `GQL_FEED_JWT_SECRET`."""
     cors_origins: list[str] = Field(default_factory=list)
+    """JSON list of allowed browser origins."""
     # Proxies whose X-Forwarded-For/-Proto name the client (uvicorn's forwarded_allow_ips).
     # None by default: otherwise any local client could name itself anyone and get past
     # the per-address login and signup limits.
     forwarded_allow_ips: list[str] = Field(default_factory=list)
+    """JSON list of proxy addresses (or `["*"]`) whose `X-Forwarded-For` names the client; none
+    trusted by default."""
     ws_per_message_deflate: bool = False
+    """WebSocket compression (off: faster fan-out, less memory)."""
     ws_implementation: Literal["websockets-sansio", "websockets"] = "websockets-sansio"
+    """uvicorn's WebSocket implementation; the default won by measurement (bench/README.md)."""
 
     # Tokens.
     jwt_secret: SecretStr | None = None
+    """HS256 key; without it a development key is generated once into `GQL_FEED_JWT_SECRET_FILE`
+    (mode 0600)."""
     jwt_secret_file: Path = Path(".gql_feed_secret")
+    """Where the development key is kept."""
     jwt_issuer: Name = "gql_feed"
+    """Token `iss`, always checked."""
     jwt_audience: Name = "gql_feed"
+    """Token `aud`, always checked."""
     token_ttl_seconds: Positive = 3600
+    """Token lifetime."""
 
     # Limits on what clients may ask for.
     max_upload_bytes: Positive = 5 * 1024 * 1024
+    """Largest image."""
     max_image_pixels: Positive = 40_000_000
+    """Larger images are refused before they are decoded (decompression bombs)."""
     max_request_bytes: Positive = 6 * 1024 * 1024
-    # A request's headers, then its body, must arrive within these
-    # (transport.http.protocol, transport.http.deadlines).
+    """Largest HTTP request body; keep it a little above `GQL_FEED_MAX_UPLOAD_BYTES`."""
     request_header_timeout_seconds: Deadline = 10.0
+    """Time a request's headers may take to arrive (from the connection, or the request's first
+    byte); past it, 408 `REQUEST_TIMEOUT` and the connection closed."""
     request_body_timeout_seconds: Deadline = 60.0
+    """Time a request's whole body may take to arrive once its headers are in; past it, 408
+    `REQUEST_TIMEOUT` and the connection closed."""
     max_per_page: Positive = 50
+    """Largest `perPage`."""
     max_first: Positive = 100
-    # How deep `posts(page:)` may reach: (page - 1) * perPage at most this (services.posts).
+    """Largest `first`."""
     max_page_offset: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
+    """Deepest `posts(page:)`: `(page - 1) * perPage` at most this, else `BAD_USER_INPUT` (use
+    `feed(first:, after:)` further)."""
     max_query_depth: Positive = 12
+    """Deepest query, in levels of fields."""
     max_query_tokens: Positive = 2_000
+    """Longest query, in tokens."""
     max_query_bytes: Positive = 64 * 1024
+    """Longest query text, in bytes (whitespace, comments and strings included)."""
     max_query_cost: Positive = 3_000
-    # Past this a document's validation stops and it is refused (engine.rules).
+    """Most an operation, or a whole batch, may cost (every field counts once per time it would
+    appear in the answer)."""
     max_validation_seconds: Seconds = 1.0
+    """Longest a document's validation may take; past it the document is refused with
+    `GRAPHQL_VALIDATION_FAILED`."""
     document_cache_bytes: Positive = 32 * 1024 * 1024
+    """Bound of each cache of parsed and validated documents."""
     max_aliases: Annotated[int, Field(ge=0)] = 30
+    """Most aliases in one query."""
     max_batch_operations: Positive = 10
+    """Most operations in one batched request."""
     login_max_failures: Positive = 5
+    """Failed logins for one email, or from one address, before logins are refused for
+    `GQL_FEED_LOGIN_LOCKOUT_SECONDS`."""
     login_lockout_seconds: Positive = 300
+    """How long logins stay refused after too many failures."""
     signup_max_per_address: Positive = 20
+    """Signups one client address may make per `GQL_FEED_SIGNUP_PERIOD_SECONDS`."""
     signup_period_seconds: Positive = 3600
+    """The period of the signup allowance, from an address's first signup in it."""
 
     # Work off the event loop: each kind on threads of its own (gql_feed.runtime.workers).
     password_hash_threads: Positive = 1
+    """Password hashes run at once."""
     password_hash_queue: Annotated[int, Field(ge=0)] = 16
+    """Password hashes allowed to wait; past both, `TOO_MANY_REQUESTS`."""
     image_threads: Positive = 2
+    """Threads checking and re-encoding uploaded images."""
 
     # Accounts and files that went away.
     known_user_ttl_seconds: Seconds = 30.0
+    """How long a process trusts what it knows of a user's existence; a removed user's token stops
+    working within this time."""
     orphan_grace_seconds: Annotated[int, Field(ge=60)] = 900
+    """At start, image files no post uses are removed once older than this."""
 
     # Live events.
     ws_init_timeout_seconds: Seconds = 10.0
+    """Time allowed before `connection_init`."""
     ws_keepalive_seconds: Seconds = 15.0
+    """Keep-alive ping interval (and SSE comment interval)."""
     ws_max_subscriptions: Positive = 100
+    """Subscriptions per connection or stream."""
     ws_max_groups_per_connection: Positive = 10
+    """Distinct subscriptions per connection: subscriptions that share no execution."""
     live_max_groups: Positive = 1000
+    """Distinct subscriptions per server process: each costs one execution per event."""
     # Each login's share, across every transport (live.quotas): well under the above.
     live_max_streams_per_user: Annotated[int, Field(ge=1, le=100_000)] = 100
+    """Live streams one login may hold open per process: WebSockets, SSE streams (both modes)
+    and multipart responses together; past it `TOO_MANY_STREAMS`."""
     live_max_subscriptions_per_user: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    """Live subscriptions one login may hold per process, across its streams; past it
+    `TOO_MANY_SUBSCRIPTIONS`."""
     live_max_groups_per_user: Annotated[int, Field(ge=1, le=100_000)] = 50
+    """Distinct subscriptions (groups) one login's subscriptions may be in per process; past it
+    `TOO_MANY_GROUPS`."""
     # SSE single-connection reservations (transport.streams.reservations).
     sse_reservation_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 60.0
+    """How long a single-connection SSE reservation nobody opens is kept."""
     sse_max_reservations_per_user: Annotated[int, Field(ge=1, le=10_000)] = 10
+    """Reservations one login may hold at once, opened or not; past it `TOO_MANY_STREAMS` (429)."""
     sse_reservation_inbox_commands: Annotated[int, Field(ge=1, le=100_000)] = 100
+    """Operations (and their stops) that may wait for a reservation's stream to open; past it
+    `TOO_MANY_REQUESTS` (429)."""
     sse_reservation_inbox_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**2)] = 256 * 1024
+    """Bytes of those operations that may wait; past it `TOO_MANY_REQUESTS` (429)."""
     ws_max_message_bytes: Positive = 64 * 1024
+    """Largest client WebSocket message (and streaming request)."""
     ws_send_backlog: Positive = 500
+    """Frames queued for a slow socket or stream before it is dropped as a slow consumer."""
     # Bytes queued for one slow socket or stream, whatever its transport (live.connection).
     ws_send_backlog_bytes: Annotated[int, Field(ge=4096, le=1024**3)] = 1024 * 1024
+    """Bytes queued for a slow socket or stream (WebSocket, SSE in both modes, multipart)
+    before it is dropped as a slow consumer."""
     event_poll_seconds: Seconds = 1.0
+    """How often each process checks the event log for events the bus lost."""
     event_log_retention: Positive = 100_000
+    """Events kept for `after:` resumes (the newest is always kept, so ids never restart); at least
+    `GQL_FEED_REPLAY_MAX_EVENTS`."""
     replay_max_events: Positive = 10_000
+    """Most events one resume replays."""
 
     # Persisted documents (engine.persisted): APQ cache, and the trusted-documents manifest.
     persisted_queries: bool = True
+    """Automatic persisted queries (APQ); `false` answers `PERSISTED_QUERY_NOT_SUPPORTED`."""
     persisted_query_cache_bytes: Positive = 16 * 1024 * 1024
+    """The in-process APQ cache (an LRU), in bytes of query text."""
     persisted_query_ttl_seconds: Positive = 24 * 3600
+    """How long Redis keeps a registered query (Redis bus only)."""
     persisted_query_redis_prefix: Name = "gql_feed:apq:"
+    """Redis key prefix of registered queries (Redis bus only)."""
     trusted_documents: Path | None = None
+    """Path of a manifest: only its operations run."""
 
     # Encoded answers to queries, kept until the next event (engine.response_cache); 0: off.
     response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    """Encoded answers to queries kept until the next post event, in bytes; `0` turns the cache
+    off."""
     # Queries that may start per turn of the event loop while a mutation runs (engine.priority):
     # 0.25 is one every fourth turn.
     reads_per_turn_while_writing: Annotated[float, Field(gt=0, le=1000)] = 0.25
+    """Queries that may start per turn of the event loop while a mutation is under way, `0.25`
+    being one every fourth turn."""
 
     @field_validator("gc_thresholds", mode="before")
     @classmethod

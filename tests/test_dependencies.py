@@ -85,7 +85,7 @@ def test_the_package_imports_only_its_declared_dependencies() -> None:
 
 @pytest.mark.parametrize("folder", ["tests", "bench", "tools"])
 def test_tests_and_benchmarks_import_only_declared_dependencies(folder: str) -> None:
-    local = {"gql_feed", "tests", *(path.stem for path in (ROOT / folder).glob("*.py"))}
+    local = {"gql_feed", "tests", "tools", *(path.stem for path in (ROOT / folder).glob("*.py"))}
     assert imported_modules(ROOT / folder), f"no imports found under {folder}/"
     modules = third_party(ROOT / folder, local)
     declared = {requirement_name(r) for r in RUNTIME + DEV}

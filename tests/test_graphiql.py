@@ -1,6 +1,6 @@
 """GraphiQL is served from the package: no external URL, every vendored file matching the
 integrity hash the page gives it, and a Content-Security-Policy that allows this server's
-own scripts only. (tests/e2e/test_graphiql.py runs it in a browser cut off from the net.)"""
+own scripts only. (tests/e2e/test_graphiql_browser.py runs it in a browser.)"""
 
 from __future__ import annotations
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -62,3 +66,36 @@ def test_the_access_log_can_be_turned_off(live_server_factory: Callable[..., Liv
     log = server.log()
     assert "Application startup complete" in log
     assert "GET /health" not in log
+
+
+def test_start_up_says_one_thing_per_line(live_server_factory: Callable[..., LiveServer]) -> None:
+    """Migrations, database, bus and address, once each; no Alembic or waiting chatter."""
+    server = live_server_factory(
+        GQL_FEED_LOG_LEVEL="info", GQL_FEED_BROADCAST_URL="memory://user:hunter2@nowhere"
+    )
+    log = server.log()
+    assert "migrations: applied 0001 (Users, posts and the post event log)" in log
+    assert f"database: sqlite+aiosqlite:///{server.workdir / 'feed.db'}" in log
+    assert "bus: memory://user:***@nowhere" in log  # a password never reaches the log
+    assert "hunter2" not in log
+    assert f"Uvicorn running on http://127.0.0.1:{server.port}" in log
+    assert "alembic" not in log
+    assert "Waiting for application" not in log
+    server.restart()
+    assert "migrations: the database is up to date (revision 0001)" in server.log()
+
+
+def test_migrate_says_what_it_did(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "GQL_FEED_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}",
+        "GQL_FEED_LOG_LEVEL": "info",
+    }
+    command = [sys.executable, "-m", "gql_feed", "migrate"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "migrations: applied 0001" in first.stderr
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "migrations: the database is up to date (revision 0001)" in again.stderr
+    for output in (first.stderr, again.stderr):
+        assert "alembic" not in output
+        assert len(output.splitlines()) == 1, output

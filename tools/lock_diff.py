@@ -57,10 +57,23 @@ def main() -> int:
     parser.add_argument("--exact", action="store_true", help="exit 1 on any difference")
     args = parser.parse_args()
     pins = locked(args.lock)
-    lines = differences(pins, installed())
+    present = installed()
+    lines = differences(pins, present)
     for line in lines:
         print(line)
-    print(f"{len(lines)} of {len(pins)} locked distributions differ from {args.lock}")
+    differ = sum(1 for name, version in pins.items() if present.get(name) != version)
+    extra = len(present.keys() - pins.keys() - {OWN})
+    print(
+        f"{differ} of {len(pins)} locked distributions differ from {args.lock}; "
+        f"{extra} installed distributions are not in it"
+    )
+    if sys.prefix == sys.base_prefix:
+        # The system Python holds whatever the system installed: a comparison says little.
+        print(
+            f"{sys.executable} is not a virtual environment: run this with the venv's "
+            "Python (.venv/bin/python tools/lock_diff.py …)",
+            file=sys.stderr,
+        )
     return 1 if args.exact and lines else 0
 
 

@@ -26,6 +26,7 @@ from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.priority import WritesFirst
 from gql_feed.engine.response_cache import InvalidatingPublisher, ResponseCache
 from gql_feed.events.hub import EventHub
+from gql_feed.logs import shown_url
 from gql_feed.runtime import heap
 from gql_feed.runtime.shutdown import close_sockets_first_on_sigterm
 from gql_feed.runtime.switching import prompt_threads
@@ -162,7 +163,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         responses.begin_at(services.hub.last_id)
         await live.start()
         close_sockets_first_on_sigterm(live.close_all)
-        logger.info("gql_feed ready: database %s, bus %s", db.dialect, settings.broadcast_url)
+        logger.info("database: %s", shown_url(settings.database_url))
+        logger.info("bus: %s", shown_url(settings.broadcast_url))
         try:
             collector = heap.settled(settings.gc_thresholds) if settings.gc_freeze else None
             with collector or nullcontext(), prompt_threads(settings.switch_interval_seconds):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works; it names "the migration lock" among PostgreSQL advisory locks.
@@ -318,9 +321,21 @@ async def _lock_for_migration(connection: AsyncConnection) -> None:
 
 
 def _upgrade(connection: Connection) -> None:
+    """Upgrade to head, saying in one line what was done (Alembic's own lines are hushed)."""
     config = alembic_config(str(connection.engine.url))
     config.attributes["connection"] = connection
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    before = MigrationContext.configure(connection).get_current_revision()
+    if before == head:
+        logger.info("migrations: the database is up to date (revision %s)", head)
+        return
     command.upgrade(config, "head")
+    applied = reversed(list(script.iterate_revisions(head, before)))
+    logger.info(
+        "migrations: applied %s",
+        ", ".join(f"{rev.revision} ({rev.doc.rstrip('.')})" for rev in applied),
+    )
 
 
 async def check_up_to_date(engine: AsyncEngine) -> None:

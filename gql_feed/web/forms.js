@@ -4,8 +4,13 @@
 const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 const IMAGE_MAX_BYTES = 5 * 1024 * 1024;
 
+// Per form, what stops the listeners that clear a field's message when it changes.
+const fieldWatches = new WeakMap();
+
 /** Removes every message a previous submit left on the form. */
 export function clearErrors(form) {
+  fieldWatches.get(form)?.abort();
+  fieldWatches.delete(form);
   const summary = form.querySelector(".form-error");
   if (summary) {
     summary.textContent = "";
@@ -21,7 +26,8 @@ export function clearErrors(form) {
 /**
  * Shows an error on the form. BAD_USER_INPUT errors carry {field: message}: each goes
  * under its input (linked with aria-describedby so screen readers read it with the
- * field); anything else goes in the form's summary, with its code for bug reports.
+ * field), until the field changes; anything else goes in the form's summary, in words
+ * (its code in a data-code attribute, for bug reports).
  */
 export function showError(form, error) {
   clearErrors(form);
@@ -40,6 +46,7 @@ export function showError(form, error) {
       input.insertAdjacentElement("afterend", note);
       input.setAttribute("aria-invalid", "true");
       input.setAttribute("aria-describedby", note.id);
+      clearOnChange(form, input, note);
       firstInvalid = firstInvalid || input;
     } else {
       leftover.push(`${name}: ${message}`);
@@ -51,12 +58,37 @@ export function showError(form, error) {
   const hasFields = Object.keys(fields).length > 0;
   const lines = [hasFields ? "Please correct the marked fields." : (error && error.message) || "Something went wrong."];
   lines.push(...leftover);
-  if (code && code !== "BAD_USER_INPUT") lines.push(`(${code})`);
   if (summary) {
     summary.textContent = lines.join(" ");
     summary.hidden = false;
+    // The code is for bug reports, not for reading: kept on the element, not in the text.
+    if (code) summary.dataset.code = code;
+    else delete summary.dataset.code;
   }
   if (firstInvalid) firstInvalid.focus();
+}
+
+/**
+ * Once the person changes a marked field, its message has done its job: it goes, and so
+ * does the summary when no marked field is left.
+ */
+function clearOnChange(form, input, note) {
+  if (!fieldWatches.has(form)) fieldWatches.set(form, new AbortController());
+  const watch = new AbortController();
+  fieldWatches.get(form).signal.addEventListener("abort", () => watch.abort());
+  const clear = () => {
+    watch.abort();
+    note.remove();
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
+    const summary = form.querySelector(".form-error");
+    if (summary && !form.querySelector(".field-error")) {
+      summary.textContent = "";
+      summary.hidden = true;
+    }
+  };
+  input.addEventListener("input", clear, { signal: watch.signal });
+  input.addEventListener("change", clear, { signal: watch.signal });
 }
 
 /** A message for a file the server would refuse anyway, or null when the file looks fine. */

@@ -1,7 +1,7 @@
 """GraphiQL, served from this package: no CDN, so it works on a machine without internet.
 
 The page (`web/graphiql/index.html`) loads vendored, integrity-checked builds of GraphiQL
-and React from `/static/graphiql/`, plus a small script of ours: a login bar, and a
+and React from `/static/graphiql/`, plus a small script of ours: a sign-up and login bar, and a
 fetcher that streams subscriptions over Server-Sent Events with the user's token. Its
 Content-Security-Policy allows this server's own scripts and connections only; GraphiQL's
 editor sets style attributes, hence `'unsafe-inline'` for styles (never for scripts).

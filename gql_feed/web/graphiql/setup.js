@@ -1,4 +1,4 @@
-// GraphiQL for gql_feed: a login bar, and a fetcher that sends queries and mutations as
+// GraphiQL for gql_feed: a sign-up and login bar, and a fetcher that sends queries and mutations as
 // JSON and streams subscriptions over Server-Sent Events (graphql-sse, distinct mode),
 // both with the logged-in user's token. No inline script: the page's CSP allows none.
 "use strict";
@@ -7,14 +7,20 @@ const endpoint = window.location.pathname; // GraphiQL is served at the endpoint
 const TOKEN_KEY = "gql_feed.graphiql.token";
 const NAME_KEY = "gql_feed.graphiql.name";
 
+// One operation, so it runs as it stands. Lines stay short enough for the editor's
+// half of a 1,280-pixel window.
 const EXAMPLE = `# Welcome to gql_feed's GraphiQL.
 #
-# 1. Log in above (or sign up first: run the signup mutation below, then log in).
-#    Every operation then carries your token as an Authorization header.
-# 2. Run the subscription: it streams over Server-Sent Events. Create or edit a post
-#    (from the web client at /, another tab, or curl) and watch each event arrive.
+# 1. Sign up or log in in the bar above:
+#    every operation then carries your token.
+# 2. Run this subscription (the ▶ button, or
+#    Ctrl-Enter). It streams over Server-Sent
+#    Events: create or edit a post (the web
+#    client at /, another tab, or curl) and
+#    watch each event arrive. Stop ends it.
 #
-# mutation { signup(input: {email: "ann@example.com", name: "Ann", password: "correct horse"}) { id } }
+# The Docs button (top left) shows every query
+# and mutation, and what each needs.
 
 subscription {
   postEvents {
@@ -83,8 +89,13 @@ async function fetcher(params, opts) {
   if (!response.ok) return response.json(); // 401 and the like: a GraphQL error body
   const results = sseResults(response);
   // GraphiQL's stop button calls return(): that ends the request, so the server lets go.
+  // The read under way then fails with an AbortError, which is the end, not an error.
   const iterator = {
-    next: () => results.next(),
+    next: () =>
+      results.next().catch((error) => {
+        if (controller.signal.aborted) return { value: undefined, done: true };
+        throw error;
+      }),
     return: (value) => {
       controller.abort();
       return Promise.resolve({ value, done: true });
@@ -101,26 +112,52 @@ function showLogin() {
   document.getElementById("who").textContent = name ?? "";
 }
 
+async function graphql(query, variables) {
+  const response = await fetch(endpoint, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  return response.json();
+}
+
+// A refusal in words: the message, and for bad input what is wrong with each field.
+function problem(body) {
+  const [error] = body.errors;
+  const fields = error.extensions?.fields;
+  return fields ? Object.values(fields).join(" ") : error.message;
+}
+
+const LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token user { name } } }";
+const SIGNUP = "mutation($i: SignupInput!) { signup(input: $i) { id } }";
+
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
   const error = document.getElementById("login-error");
   error.textContent = "";
-  const response = await fetch(endpoint, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      query: "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token user { name } } }",
-      variables: { e: form.get("email"), p: form.get("password") },
-    }),
-  });
-  const body = await response.json();
+  const email = form.get("email");
+  const password = form.get("password");
+  if (event.submitter?.value === "signup") {
+    const name = String(form.get("name") ?? "").trim();
+    if (!name) {
+      error.textContent = "Enter a name to sign up.";
+      return;
+    }
+    const signup = await graphql(SIGNUP, { i: { email, name, password } });
+    if (signup.errors) {
+      error.textContent = problem(signup);
+      return;
+    }
+  }
+  const body = await graphql(LOGIN, { e: email, p: password });
   if (body.errors) {
-    error.textContent = body.errors[0].message;
+    error.textContent = problem(body);
     return;
   }
   sessionStorage.setItem(TOKEN_KEY, body.data.login.token);
   sessionStorage.setItem(NAME_KEY, body.data.login.user.name);
+  event.target.reset();
   showLogin();
 });
 
