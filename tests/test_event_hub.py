@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from gql_feed.events.bus import MAX_INLINE_BYTES, bus_message
+from gql_feed.events.bus import bus_message
 from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
@@ -104,7 +104,7 @@ async def test_out_of_order_and_duplicate_messages(db: Database) -> None:
 async def test_large_events_travel_by_id(db: Database) -> None:
     hub, sink = await started_hub(db)
     try:
-        big = await log_event(db, 1, content="y" * (MAX_INLINE_BYTES + 10))
+        big = await log_event(db, 1, content="y" * 8_500)
         message = bus_message(big)
         assert message == f"#{big.id}"
         await hub._on_bus_message(message)
