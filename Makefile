@@ -13,7 +13,7 @@ OLDEST := .venv-oldest
 PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
 	--all-build-deps --no-emit-index-url --no-emit-find-links
 
-.PHONY: run migrate test lint typecheck schema bench clean lock lock-upgrade test-latest test-oldest
+.PHONY: run migrate test lint typecheck schema bench clean lock lock-upgrade test-latest test-oldest mutation
 
 # Exactly the locked versions, each file checked against its hash; then gql_feed itself,
 # built by the locked setuptools (no build isolation, so nothing unlocked is fetched).
@@ -40,6 +40,12 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Mutation testing of the core (admission, tokens, cost, response-cache freshness, event
+# payload, hub, bus), not part of `make test`: one module at a time against the tests that
+# cover it, each in a copy of the tree. `make mutation MODULES="tokens bus"` runs some.
+mutation: $(STAMP)
+	$(BIN)/python -m tests.mutation.run $(MODULES)
 
 schema: $(STAMP)
 	$(BIN)/gql-feed schema > schema.graphql
