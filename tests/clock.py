@@ -16,3 +16,7 @@ class SkippingClock:
 
     def advance(self, seconds: float) -> None:
         self.skipped += seconds
+
+    def time(self) -> float:
+        """The wall clock (`time.time`), moved on by the same skipped time."""
+        return time.time() + self.skipped
