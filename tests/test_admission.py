@@ -99,8 +99,10 @@ def test_malformed_values_are_named() -> None:
     assert refusal({"authToken": "Bearer "}) == "Invalid token."
 
 
-def test_a_non_string_key_is_not_an_authorization() -> None:
+def test_only_authorization_is_an_authorization() -> None:
     assert who({1: "Bearer x", "authToken": ANN}) == 1  # type: ignore[dict-item]
+    assert who({"accept": "text/plain", "apollo": 1, "authToken": ANN}) == 1
+    assert who({"headers": {"accept": "*/*", "Authorization": f"Bearer {ANN}"}}) == 1
 
 
 async def test_a_user_that_is_gone_is_refused_like_a_bad_token() -> None:
