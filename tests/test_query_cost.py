@@ -31,8 +31,9 @@ SCHEMA = build_schema([])._schema
 DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
 MAX_COST = DEFAULTS.max_query_cost
 COST = QueryCost({"perPage": DEFAULTS.max_per_page, "first": DEFAULTS.max_first})
-# A cheap query answered while the costly batch is refused must come back within this.
-RESPONSIVE_SECONDS = 2.0
+# A sanity bound, generous for a busy shared machine (the latencies are printed): a cheap
+# query answered while the costly batch is refused must come back within this.
+RESPONSIVE_SECONDS = 5.0
 
 ALIASED_PAGES = (
     "query Pages($n: Int! = 50) { "
@@ -114,7 +115,9 @@ def test_fragments_nested_deeply_cost_linear_time() -> None:
     text += f"\n{{ posts(perPage: 50) {{ posts {{ ...F{levels - 1} }} }} }}"
     started = time.monotonic()
     assert cost(text) == 1 + 1 + 50 * 2 * 2 ** (levels - 1)
-    assert time.monotonic() - started < 1.0
+    # A sanity bound, generous for a busy machine: it takes milliseconds, while walking
+    # every spread (2^39 of them) would never end.
+    assert time.monotonic() - started < 10.0
 
 
 def client_documents() -> list[tuple[str, str]]:
