@@ -54,13 +54,14 @@ TARGETS = {
     "payload": Target("gql_feed/events/payload.py", ("tests/test_event_payload.py",)),
     "hub": Target(
         "gql_feed/events/hub.py",
-        ("tests/test_event_hub.py", "tests/test_hub_catch_up_sessions.py"),
+        ("tests/test_event_hub.py", "tests/test_event_payload.py"),
         ("-m", "not postgres and not redis"),
     ),
     "bus": Target(
         "gql_feed/events/bus.py",
         (
             "tests/test_bus_large_events.py",
+            "tests/test_bus_silence.py",
             "tests/test_event_bus_publish.py",
             "tests/test_bus_backends.py",
         ),

@@ -1,0 +1,72 @@
+"""The bus proves its subscription alive (README, "Scaling out"): it publishes a heartbeat
+on its channel every 2 s, and when nothing comes back for 6 s it drops the connection and
+subscribes again, then asks the hub to catch up from the log.
+
+The broker here is the in-process one, made deaf on its first connection: it takes every
+publish and delivers nothing, as a broker that silently lost a subscription would. The
+timings are the bus's defaults, so this test takes some 6 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import pytest
+from broadcaster import BroadcastBackend
+
+from gql_feed.events import bus as bus_module
+from gql_feed.events.backends import MemoryBackend
+from gql_feed.events.bus import HEARTBEAT, EventBus
+from tests.services import unique_channel
+
+
+class DeafBackend(MemoryBackend):
+    """Accepts every publish (noting when) and never delivers one."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.published: list[tuple[float, Any]] = []
+
+    async def publish(self, channel: str, message: Any) -> None:
+        self.published.append((time.monotonic(), message))
+
+
+@pytest.mark.timeout(60)
+async def test_six_seconds_of_silence_make_the_bus_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deaf = DeafBackend("memory://")
+    made: list[BroadcastBackend] = []
+
+    def backend_for(url: str) -> BroadcastBackend:
+        backend = deaf if not made else MemoryBackend(url)
+        made.append(backend)
+        return backend
+
+    connects: list[float] = []
+
+    async def on_connected() -> None:
+        connects.append(time.monotonic())
+
+    async def on_message(message: str) -> None:
+        return None
+
+    bus = EventBus("memory://", unique_channel(), on_message, on_connected)
+    monkeypatch.setattr(bus_module, "backend_for", backend_for)  # for its connections
+    await bus.start()
+    try:
+        async with asyncio.timeout(30):  # a generous bound; about 6 s are expected
+            while len(connects) < 2 or not bus.connected.is_set():
+                await asyncio.sleep(0.05)
+    finally:
+        await bus.stop()
+    silence = connects[1] - connects[0]
+    assert silence >= 5.9, f"reconnected after {silence:.2f}s of silence, before 6 s"
+    beats = [at for at, message in deaf.published if message == HEARTBEAT]
+    assert len(beats) >= 3, deaf.published  # at 0, 2 and 4 s at least
+    gaps = [later - earlier for earlier, later in itertools.pairwise(beats)]
+    assert all(1.9 <= gap <= 4.0 for gap in gaps), gaps  # every 2 s (generous above)
+    assert len(made) == 2  # one new connection, which is heard, so no further reconnect
