@@ -9,35 +9,11 @@ import orjson
 import pytest
 
 from gql_feed.events.bus import bus_message
-from gql_feed.events.hub import EventHub, HubEvent
+from gql_feed.events.hub import EventHub
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
-from gql_feed.storage.event_log import LoggedEvent
+from tests.helpers.events import Collector, log_event
 from tests.services import unique_channel
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-
-    async def deliver(self, event: HubEvent) -> None:
-        self.ids.append(event.id)
-
-
-async def log_event(db: Database, post_id: int, content: str = "x") -> LoggedEvent:
-    now = datetime.now(UTC)
-    async with db.write() as session, session.begin():
-        return await event_log.append(
-            session,
-            action="CREATED",
-            post_id=post_id,
-            occurred_at=now,
-            body={
-                "action": "CREATED",
-                "occurredAt": now.isoformat(),
-                "post": {"id": post_id, "content": content},
-            },
-        )
 
 
 @pytest.fixture

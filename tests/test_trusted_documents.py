@@ -26,8 +26,8 @@ from gql_feed.app import create_app
 from gql_feed.config import Settings
 from gql_feed.engine.persisted import ManifestError
 from tests.asgi import PASSWORD, app_client, codes
+from tests.helpers.persisted import TransportWs, apq, get, ws_codes
 from tests.server import TEST_SECRET, LiveServer, png_bytes, server_environ, upload
-from tests.test_persisted_queries import TransportWs, apq, get, ws_codes
 
 SIGNUP = "mutation Signup($i: SignupInput!) { signup(input: $i) { id } }"
 LOGIN = "mutation Login($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
