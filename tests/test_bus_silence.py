@@ -63,6 +63,7 @@ async def test_six_seconds_of_silence_make_the_bus_reconnect(
                 await asyncio.sleep(0.05)
     finally:
         await bus.stop()
+    assert not bus.connected.is_set()  # stopped: no connection left
     silence = connects[1] - connects[0]
     assert silence >= 5.9, f"reconnected after {silence:.2f}s of silence, before 6 s"
     beats = [at for at, message in deaf.published if message == HEARTBEAT]
@@ -70,3 +71,57 @@ async def test_six_seconds_of_silence_make_the_bus_reconnect(
     gaps = [later - earlier for earlier, later in itertools.pairwise(beats)]
     assert all(1.9 <= gap <= 4.0 for gap in gaps), gaps  # every 2 s (generous above)
     assert len(made) == 2  # one new connection, which is heard, so no further reconnect
+
+
+class Unreachable(MemoryBackend):
+    async def connect(self) -> None:
+        raise ConnectionRefusedError("no broker here")
+
+
+class RecordedSleeps:
+    """asyncio, as the bus module sees it, whose sleeps are noted and not waited out."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self.enough = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if len(self.sleeps) >= 7:
+            self.enough.set()
+        await asyncio.sleep(0)
+
+
+class Middle:
+    """random.random() at the middle of its range: the jitter factor is then exactly 1."""
+
+    @staticmethod
+    def random() -> float:
+        return 0.5
+
+
+async def test_reconnects_back_off_from_a_fifth_of_a_second_doubling_to_five(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README: the bus reconnects with backoff, 0.2 s doubling up to 5 s (jittered)."""
+    recorded = RecordedSleeps()
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    monkeypatch.setattr(bus_module, "backend_for", Unreachable)
+    monkeypatch.setattr(bus_module, "asyncio", recorded)
+    monkeypatch.setattr(bus_module, "random", Middle)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await recorded.enough.wait()
+    finally:
+        monkeypatch.undo()
+        await bus.stop()
+    assert [round(delay, 6) for delay in recorded.sleeps[:7]] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+    assert not bus.connected.is_set()
+
+
+async def _nothing(*_: object) -> None:
+    return None
