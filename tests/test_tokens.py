@@ -16,7 +16,7 @@ import pytest
 from gql_feed.services import tokens as tokens_module
 from gql_feed.services.errors import Unauthenticated
 from gql_feed.services.tokens import Claims, TokenService
-from tests.helpers.token_clock import SkippingDatetime
+from tests.helpers.token_clock import FrozenDatetime, SkippingDatetime
 
 SECRET = "unit-test-secret-0123456789abcdef0123456789-0123456789abcdef0123456789"
 ISSUER, AUDIENCE = "gql_feed-issuer", "gql_feed-audience"
@@ -171,3 +171,19 @@ def test_bearer_headers() -> None:
         assert raised.value.message == "The Authorization header must be 'Bearer <token>'."
     with pytest.raises(Unauthenticated, match="Invalid token"):
         tokens.verify_bearer("Bearer not-a-token")
+
+
+def test_a_cached_token_ends_at_its_very_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the instant of `exp` a token is expired (as PyJWT has it), cached or not."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    frozen = type("Frozen", (FrozenDatetime,), {"at": start})
+    monkeypatch.setattr(tokens_module, "datetime", frozen)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", frozen)
+    tokens = service(ttl=30)
+    token, expires_at = tokens.issue(7)
+    assert expires_at == start + timedelta(seconds=30)
+    assert tokens.verify(token).user_id == 7
+    frozen.at = expires_at - timedelta(microseconds=1)
+    assert tokens.verify(token).user_id == 7
+    frozen.at = expires_at
+    refused(tokens, token, "Your token has expired; log in again.")

@@ -18,3 +18,13 @@ class SkippingDatetime(datetime):
     @classmethod
     def advance(cls, seconds: float) -> None:
         cls.skipped += timedelta(seconds=seconds)
+
+
+class FrozenDatetime(datetime):
+    """`datetime` whose `now()` is `at`, the instant a test sets."""
+
+    at: datetime
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> FrozenDatetime:
+        return cls.fromtimestamp(cls.at.timestamp(), tz)
