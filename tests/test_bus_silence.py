@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 from broadcaster import BroadcastBackend
+from prometheus_client import REGISTRY
 
 from gql_feed.events import bus as bus_module
 from gql_feed.events.backends import MemoryBackend
 from gql_feed.events.bus import HEARTBEAT, EventBus
+from gql_feed.storage.event_log import LoggedEvent
 from tests.services import unique_channel
 
 
@@ -125,3 +127,34 @@ async def test_reconnects_back_off_from_a_fifth_of_a_second_doubling_to_five(
 
 async def _nothing(*_: object) -> None:
     return None
+
+
+class RefusesEvents(MemoryBackend):
+    """A broker that takes heartbeats but fails every other publish."""
+
+    async def publish(self, channel: str, message: Any) -> None:
+        if message != HEARTBEAT:
+            raise ConnectionResetError("gone mid-publish")
+        await super().publish(channel, message)
+
+
+def publish_failures() -> float:
+    return REGISTRY.get_sample_value("gql_feed_bus_publish_failures_total") or 0.0
+
+
+async def test_a_publish_that_does_not_go_out_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    event = LoggedEvent(1, '{"id":1}')
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    before = publish_failures()
+    assert await bus.publish(event) is False  # not connected (yet)
+    assert publish_failures() == before + 1
+    monkeypatch.setattr(bus_module, "backend_for", RefusesEvents)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        assert await bus.publish(event) is False  # the broker failed it
+        assert publish_failures() == before + 2
+        assert not bus.connected.is_set()  # and the connection is given up, to be remade
+    finally:
+        await bus.stop()

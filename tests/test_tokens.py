@@ -7,6 +7,7 @@ Expiry is reached on a clock the test moves on (PyJWT's and the service's), not 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,6 +128,7 @@ def test_the_cache_keeps_the_most_recently_used(
         pytest.param(good_claims(sub="0"), id="subject 0"),
         pytest.param(good_claims(sub="-3"), id="negative subject"),
         pytest.param(good_claims(sub=str(2**63)), id="subject past 64 bits"),
+        pytest.param(good_claims(sub=str(2**64 + 5)), id="subject far past 64 bits"),
         pytest.param(good_claims(sub="seven"), id="subject not a number"),
     ],
 )
@@ -187,3 +189,12 @@ def test_a_cached_token_ends_at_its_very_expiry(monkeypatch: pytest.MonkeyPatch)
     assert tokens.verify(token).user_id == 7
     frozen.at = expires_at
     refused(tokens, token, "Your token has expired; log in again.")
+
+
+def test_cached_claims_cannot_be_changed_by_one_caller_for_all() -> None:
+    tokens = service()
+    token, _ = tokens.issue(7)
+    claims = tokens.verify(token)
+    with pytest.raises(FrozenInstanceError):
+        claims.user_id = 8  # type: ignore[misc]
+    assert tokens.verify(token).user_id == 7
