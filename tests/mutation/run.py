@@ -16,6 +16,7 @@ Mutants of kinds that cannot change behaviour here are left out (see EXCLUDED).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -104,8 +105,9 @@ def copy_tree(into: Path) -> None:
             shutil.copy2(source, target)
 
 
-def config(target: Target, work: Path, timeout: float) -> str:
-    command = [
+def test_command(target: Target) -> list[str]:
+    """The target's tests, run once per mutant, stopping at the first failure."""
+    return [
         str(BIN / "python"),
         "-m",
         "pytest",
@@ -120,6 +122,10 @@ def config(target: Target, work: Path, timeout: float) -> str:
         *target.pytest_args,
         *target.tests,
     ]
+
+
+def config(target: Target, work: Path, timeout: float) -> str:
+    command = test_command(target)
     excluded = ", ".join(f"'{pattern}'" for pattern in EXCLUDED)
     return (
         "[cosmic-ray]\n"
@@ -158,14 +164,55 @@ def run(name: str, timeout: float) -> Path:
     return report
 
 
+def recheck(name: str, session: Path) -> None:
+    """Each mutant that survived in `session`, applied to a fresh copy of today's tree and
+    tested again: which the tests added since now kill, and which still survive."""
+    target = TARGETS[name]
+    work = Path(tempfile.mkdtemp(prefix=f"gql_feed-recheck-{name}-"))
+    copy_tree(work)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GQL_FEED_")}
+    env["PYTHONPATH"] = str(work)
+    dump = subprocess.run(
+        [str(BIN / "cosmic-ray"), "dump", str(session)], capture_output=True, text=True, check=True
+    ).stdout
+    module = work / target.module
+    original = module.read_text()
+    command = test_command(target)
+    for line in dump.splitlines():
+        item, result = json.loads(line)
+        if not result or result.get("test_outcome") != "survived":
+            continue
+        [mutation] = item["mutations"]
+        operator, occurrence = mutation["operator_name"], str(mutation["occurrence"])
+        subprocess.run(
+            [str(BIN / "cosmic-ray"), "apply", str(module), operator, occurrence],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            tested = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+        finally:
+            module.write_text(original)
+        verdict = "killed now" if tested.returncode != 0 else "still survives"
+        print(f"{operator} {occurrence} (line {mutation['start_pos'][0]}): {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"some of {', '.join(TARGETS)} (all)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
+    parser.add_argument(
+        "--recheck", type=Path, help="a session file: test its survivors again (one module)"
+    )
     args = parser.parse_args()
     unknown = set(args.modules) - set(TARGETS)
     if unknown:
         parser.error(f"unknown modules {sorted(unknown)}; choose from {sorted(TARGETS)}")
+    if args.recheck is not None:
+        [name] = args.modules
+        recheck(name, args.recheck)
+        return
     for name in args.modules or TARGETS:
         run(name, args.timeout)
 
