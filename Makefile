@@ -22,7 +22,7 @@ INSTALL_SELF = PYTHONWARNINGS='ignore:Editable installation' \
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 .PHONY: run migrate test test-needs lint typecheck schema docs bench clean lock lock-upgrade \
-	test-latest test-oldest
+	test-latest test-oldest mutation
 
 # Exactly the locked versions, each file checked against its hash. `--no-compile`: the
 # first start compiles the modules it imports, not every module of every dependency.
@@ -68,6 +68,12 @@ test: test-needs lint typecheck
 # docs/settings.md and docs/errors.md, from the code (tests/test_docs.py fails on drift).
 docs: $(RUN_STAMP)
 	$(BIN)/python tools/gen_docs.py
+
+# Mutation testing of the core (admission, tokens, cost, response-cache freshness, event
+# payload, hub, bus), not part of `make test`: one module at a time against the tests that
+# cover it, each in a copy of the tree. `make mutation MODULES="tokens bus"` runs some.
+mutation: $(DEV_STAMP)
+	$(BIN)/python -m tests.mutation.run $(MODULES)
 
 schema: $(RUN_STAMP)
 	$(BIN)/gql-feed schema > schema.graphql

@@ -15,6 +15,7 @@ class SkippingClock:
         return time.monotonic() + self.skipped
 
     def time(self) -> float:
+        """The wall clock (`time.time`), moved on by the same skipped time."""
         return time.time() + self.skipped
 
     def advance(self, seconds: float) -> None:

@@ -47,6 +47,14 @@ def free_port() -> int:
         return port
 
 
+def server_environ(**env: str) -> dict[str, str]:
+    """The environment for a server process: this one's, less every GQL_FEED_* variable
+    (a developer's shell setting, say, GQL_FEED_RESPONSE_CACHE_BYTES=0 or a PostgreSQL
+    URL, must not change what a test runs against), plus the test's own settings."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("GQL_FEED_")}
+    return {**inherited, **env}
+
+
 def png_bytes(size: tuple[int, int] = (4, 4), color: str = "red") -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, format="PNG")
@@ -82,7 +90,7 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
     def start(self, timeout: float = 30.0) -> None:
-        env = {**os.environ, **self.env}
+        env = server_environ(**self.env)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gql_feed", "serve", "--port", str(self.port)],

@@ -16,9 +16,11 @@ from sqlalchemy import delete
 
 from gql_feed.config import Settings
 from gql_feed.schema.ids import number_of
+from gql_feed.services import known_users as known_users_module
 from gql_feed.services.tokens import TokenService
 from gql_feed.storage.models import User
 from tests.asgi import PASSWORD, app_client, codes, gql, login, signup, user_with_token
+from tests.clock import SkippingClock
 from tests.live_helpers import LEGACY_WS, SUBPROTOCOLS, raw_client
 from tests.server import TEST_SECRET, LiveServer
 
@@ -51,12 +53,16 @@ def gone(body: dict[str, Any]) -> None:
     assert body["errors"][0]["message"] == "Your account no longer exists.", body
 
 
-async def test_a_removed_users_token_stops_working(settings: Settings) -> None:
+async def test_a_removed_users_token_stops_working(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = SkippingClock()
+    monkeypatch.setattr(known_users_module, "time", clock)
     async with app_client(settings, known_user_ttl_seconds=TTL) as http:
         token, user_id = await user_with_token(http)
         assert "errors" not in await gql(http, READ_POSTS, token=token)
         await remove_user(http, user_id)
-        await asyncio.sleep(TTL + 0.1)  # this process's memory of the user runs out
+        clock.advance(TTL + 0.1)  # this process's memory of the user runs out
         gone(await gql(http, READ_POSTS, token=token))
         gone(await gql(http, "{ me { id } }", token=token))
         gone(
@@ -139,7 +145,11 @@ async def test_websocket_refuses_a_removed_user(server: LiveServer, subprotocol:
         assert ack["type"] == "connection_ack", ack
     with sqlite3.connect(server.workdir / "feed.db") as db:
         db.execute("DELETE FROM users WHERE id = ?", (number_of(user_id),))
-    await asyncio.sleep(TTL + 0.1)
+    # The server's memory of the user runs out on its own clock: the first refusal of an
+    # HTTP request shows it has (a generous bound of 30 s), then the WebSocket is refused.
+    async with asyncio.timeout(30):
+        while not codes(await asyncio.to_thread(server.graphql, READ_POSTS, None, token)):
+            await asyncio.sleep(0.05)
     await init_is_refused(server, subprotocol, token)
     body = await asyncio.to_thread(server.graphql, READ_POSTS, None, token)
     gone(body)

@@ -18,8 +18,8 @@ from gql_feed.events.bus import EventBus
 from gql_feed.events.hub import EventHub
 from gql_feed.storage.database import Database, migrate
 from gql_feed.storage.event_log import LoggedEvent
+from tests.helpers.events import Collector, log_event
 from tests.services import fresh_postgres_database, postgres_notify_url, redis_url, unique_channel
-from tests.test_event_hub import Collector, log_event
 
 
 async def until(check: object, seconds: float) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import insert
 
 from gql_feed.events import payload
@@ -170,6 +171,10 @@ class Rendered:
         self.events.append(PostEvent.from_event(event.data))
 
 
+def unreadable() -> float:
+    return REGISTRY.get_sample_value("gql_feed_events_unreadable_total") or 0.0
+
+
 async def store(db: Database, rows: list[str]) -> None:
     async with db.write() as session, session.begin():
         for text in rows:
@@ -194,6 +199,7 @@ async def test_stored_payloads_of_every_version_replay_through_the_hub(
     sink = Rendered()
     hub.add_sink(sink)
     await hub.start()
+    unreadable_before = unreadable()
     try:
         await store(db, GOLDEN)
         with caplog.at_level(logging.ERROR, logger="gql_feed.events.hub"):
@@ -219,11 +225,14 @@ async def test_stored_payloads_of_every_version_replay_through_the_hub(
         assert skipped[0].startswith("Skipping event 3: payload version 2 is unknown here")
         assert skipped[1].startswith("Skipping event 5: payload version 2 is unknown here")
         assert all(line.startswith("Ignoring a bus message") for line in skipped[2:])
+        # Each skipped event counts in gql_feed_events_unreadable_total (README).
+        assert unreadable() == unreadable_before + 2
         # Replays (hub.read_after, then HubEvent.read) see the same.
         async with db.read() as session:
             stored = await event_log.read_after(session, 0, 10)
         read = [HubEvent.read(logged) for logged in stored]
         assert [event.id if event else None for event in read] == [1, 2, None, 4, None, 6]
+        assert unreadable() == unreadable_before + 4
     finally:
         await hub.stop()
         await db.close()

@@ -38,7 +38,8 @@ from gql_feed.engine.extensions import validation_rules
 from gql_feed.engine.variables import holds_nul
 from gql_feed.live.close_codes import CloseCode
 from gql_feed.live.groups import Group
-from gql_feed.transport.streams.single import SingleConnections, SingleStream
+from gql_feed.transport.streams.single import SingleConnections
+from gql_feed.transport.streams.single_stream import SingleStream
 from tests.asgi import app_client, codes, create_post, gql, user_with_token
 from tests.server import LiveServer
 from tests.test_live_slow_group import TITLES

@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 
 from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.storage.database import Database, migrate
+from tests.helpers.events import log_event
 from tests.services import fresh_postgres_database, unique_channel
-from tests.test_event_hub import log_event
 
 
 class SlowSink:

@@ -27,6 +27,10 @@ def redis() -> Iterator[OwnRedis]:
     server.stop()
 
 
+def persisted_payload(query: str) -> dict[str, Any]:
+    return {"extensions": persisted(query)}
+
+
 def persisted(query: str) -> dict[str, Any]:
     digest = hashlib.sha256(query.encode()).hexdigest()
     return {"persistedQuery": {"version": 1, "sha256Hash": digest}}
@@ -91,10 +95,18 @@ async def test_complete_cancels_a_subscribe_still_waiting(
             await client.complete("x")
             await client.send({"type": "ping"})
             assert json.loads(await client.socket.recv()) == {"type": "pong"}
-            # Nothing comes for "x" once Redis answers: the next message is a later pong.
-            await asyncio.sleep(PAUSE_MS / 1000 + 0.5)
-            await client.send({"type": "ping"})
-            assert json.loads(await client.socket.recv()) == {"type": "pong"}
+            # Redis answers the paused clients in order: once it answers this one, it has
+            # answered the lookup for "x" too. A marker subscribe by an unknown hash, sent
+            # now, answers after whatever "x" would have: nothing for "x" comes before it.
+            await control.ping()
+            other = f"subscription Marker{time.time_ns()} {{ postEvents {{ id }} }}"
+            await client.send({"id": "y", "type": "subscribe", "payload": persisted_payload(other)})
+            message = json.loads(await asyncio.wait_for(client.socket.recv(), 10))
+            assert message["id"] == "y", message
+            assert message["type"] == "error", message
+            assert [e["extensions"]["code"] for e in message["payload"]] == [
+                "PERSISTED_QUERY_NOT_FOUND"
+            ]
     finally:
         await control.aclose()
 

@@ -13,7 +13,8 @@ from gql_feed.live.connection import SLOW_CONSUMER_REASON
 from gql_feed.live.ticker import Ticker
 from gql_feed.transport.streams.multipart import MultipartFraming
 from gql_feed.transport.streams.sse import SseFraming
-from gql_feed.transport.streams.streams import HttpStreams, SharedFrames, StreamConnection
+from gql_feed.transport.streams.stream_connection import SharedFrames, StreamConnection
+from gql_feed.transport.streams.streams import HttpStreams
 from tests.test_live_units import FakeSocket, Released
 
 

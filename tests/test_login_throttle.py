@@ -3,6 +3,7 @@ allowance both are refused with TOO_MANY_REQUESTS for a while, even the right pa
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -53,7 +54,7 @@ def refused(body: dict[str, Any]) -> None:
     error = body["errors"][0]
     assert 0 < error["extensions"]["retryAfter"] <= 60
     assert "try again in" in error["message"]
-    assert "token" not in str(body["data"])
+    assert "eyJ" not in json.dumps(body), "no token (a JWT starts eyJ) anywhere in a refusal"
 
 
 async def test_failures_lock_the_account_even_for_the_right_password(
@@ -173,20 +174,23 @@ async def test_aliased_guesses_get_no_extra_tries(
 
 
 async def test_locked_login_changes_nothing(
-    client: httpx.AsyncClient, from_address: Clients
+    client: httpx.AsyncClient, from_address: Clients, throttle_clock: SkippingClock
 ) -> None:
-    """A refused login issues no token and leaves the account as it was."""
+    """A refused login issues no token and leaves the locked account as it was: once the
+    lock has run out, its owner logs in with the same password and finds it unchanged."""
     email = await account(client)
     async with from_address("198.51.100.6") as http:
         for _ in range(MAX_FAILURES):
             await login(http, email, WRONG)
         refused(await login(http, email, PASSWORD))
+        refused(await login(http, email, PASSWORD))
+    throttle_clock.advance(61)
     async with from_address("203.0.113.11") as http:
-        other = await account(http)
-        body = await login(http, other)
+        body = await login(http, email)
+        assert body["data"]["login"]["user"]["email"] == email, body
         token = body["data"]["login"]["token"]
         me = await gql(http, "{ me { email status } }", token=token)
-        assert me["data"]["me"] == {"email": other, "status": "I am new!"}
+        assert me["data"]["me"] == {"email": email, "status": "I am new!"}
 
 
 async def test_concurrent_guesses_stop_at_the_allowance(
@@ -200,4 +204,8 @@ async def test_concurrent_guesses_stop_at_the_allowance(
     async with from_address("198.51.100.8") as http:
         response = await http.post("/graphql", json=batch)
     results = [codes(body) for body in response.json()]
+    assert len(results) == len(batch), results
     assert results.count(["UNAUTHENTICATED"]) <= MAX_FAILURES, results
+    refusals = results.count(["TOO_MANY_REQUESTS"])
+    assert refusals >= len(batch) - MAX_FAILURES, results
+    assert refusals + results.count(["UNAUTHENTICATED"]) == len(batch), results

@@ -9,62 +9,21 @@ is held to Apollo's CSRF rule like any other request.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
 from gql_feed.config import Settings
 from gql_feed.engine.document_stores import MemoryDocumentStore
 from tests.asgi import app_client, codes, user_with_token
+from tests.helpers.persisted import JSON, TransportWs, apq, get, post, sha, unique, ws_codes
 from tests.server import LiveServer
 from tests.services import redis_url, unique_channel
 
 ME = "query Me { me { id name } }"
-JSON = {"content-type": "application/json"}
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def apq(text: str) -> dict[str, Any]:
-    return {"persistedQuery": {"version": 1, "sha256Hash": sha(text)}}
-
-
-def unique(query: str) -> str:
-    """The same operation with its own hash, so no earlier registration can answer it."""
-    return f"{query} # {uuid.uuid4().hex}"
-
-
-async def post(
-    http: httpx.AsyncClient, body: dict[str, Any] | list[dict[str, Any]], token: str | None = None
-) -> httpx.Response:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    return await http.post("/graphql", json=body, headers=headers)
-
-
-async def get(
-    http: httpx.AsyncClient,
-    params: dict[str, Any],
-    headers: dict[str, str] | None = None,
-    token: str | None = None,
-) -> httpx.Response:
-    """A GET as Apollo Client sends it: JSON-encoded `variables` and `extensions`."""
-    encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
-    all_headers = dict(JSON if headers is None else headers)
-    if token:
-        all_headers["authorization"] = f"Bearer {token}"
-    return await http.get("/graphql", params=encoded, headers=all_headers)
-
-
-# The APQ handshake over POST.
 
 
 async def test_miss_register_hit(client: httpx.AsyncClient) -> None:
@@ -275,53 +234,6 @@ async def test_csrf_rule_on_post(client: httpx.AsyncClient) -> None:
 # The WebSocket `subscribe` message, with a raw graphql-transport-ws client.
 
 EVENTS = "subscription Events { postEvents { action post { id title } } }"
-
-
-class TransportWs:
-    """Just enough graphql-transport-ws to send what a test needs and read what comes."""
-
-    def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, server: LiveServer, token: str) -> AsyncIterator[TransportWs]:
-        async with connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
-            ws = cls(socket)
-            await ws.send(
-                {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-            )
-            ack = await ws.receive()
-            assert ack["type"] == "connection_ack", ack
-            yield ws
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.socket.send(json.dumps(message))
-
-    async def receive(self, timeout: float = 10.0) -> dict[str, Any]:
-        while True:
-            message: dict[str, Any] = json.loads(
-                await asyncio.wait_for(self.socket.recv(), timeout)
-            )
-            if message["type"] not in ("ping", "pong"):
-                return message
-
-    async def subscribe(self, op_id: str, payload: dict[str, Any]) -> None:
-        await self.send({"id": op_id, "type": "subscribe", "payload": payload})
-
-    async def settle(self) -> None:
-        """A ping's pong comes back after every message sent before it was handled."""
-        await self.send({"type": "ping"})
-        while True:
-            message = json.loads(await asyncio.wait_for(self.socket.recv(), 10))
-            if message["type"] == "pong":
-                return
-            raise AssertionError(f"unexpected message while settling: {message}")
-
-
-def ws_codes(message: dict[str, Any]) -> list[str]:
-    assert message["type"] == "error", message
-    return [error["extensions"]["code"] for error in message["payload"]]
 
 
 async def test_subscribe_with_a_hash(live_server: LiveServer) -> None:

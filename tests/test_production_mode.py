@@ -4,7 +4,6 @@ server will not start with a weak signing key."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import HideSuggestions
 from gql_feed.services.posts import PostService
 from tests.asgi import app_client, codes, gql, user_with_token
-from tests.server import LiveServer
+from tests.server import LiveServer, server_environ
 
 ORIGIN = "https://app.example.com"
 
@@ -182,10 +181,9 @@ def test_settings_demand_a_strong_key_in_production() -> None:
 
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("GQL_FEED_")}
     return subprocess.run(
         [sys.executable, "-m", "gql_feed", "serve", "--port", "1"],
-        env={**clean, "GQL_FEED_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/feed.db", **env},
+        env=server_environ(GQL_FEED_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/feed.db", **env),
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -31,8 +31,9 @@ SCHEMA = build_schema([])._schema
 DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
 MAX_COST = DEFAULTS.max_query_cost
 COST = QueryCost({"perPage": DEFAULTS.max_per_page, "first": DEFAULTS.max_first})
-# A cheap query answered while the costly batch is refused must come back within this.
-RESPONSIVE_SECONDS = 2.0
+# A sanity bound, generous for a busy shared machine (the latencies are printed): a cheap
+# query answered while the costly batch is refused must come back within this.
+RESPONSIVE_SECONDS = 5.0
 
 ALIASED_PAGES = (
     "query Pages($n: Int! = 50) { "
@@ -114,7 +115,9 @@ def test_fragments_nested_deeply_cost_linear_time() -> None:
     text += f"\n{{ posts(perPage: 50) {{ posts {{ ...F{levels - 1} }} }} }}"
     started = time.monotonic()
     assert cost(text) == 1 + 1 + 50 * 2 * 2 ** (levels - 1)
-    assert time.monotonic() - started < 1.0
+    # A sanity bound, generous for a busy machine: it takes milliseconds, while walking
+    # every spread (2^39 of them) would never end.
+    assert time.monotonic() - started < 10.0
 
 
 def client_documents() -> list[tuple[str, str]]:
@@ -161,8 +164,9 @@ def test_the_readmes_figures() -> None:
 
 
 def test_the_outside_tests_batch_costs_far_more_than_the_limit() -> None:
+    # 30 aliases, each posts (1) + the list (1) + 50 items of content, creator, name.
+    assert cost(ALIASED_PAGES) == 30 * (1 + 1 + 50 * 3)
     assert cost(ALIASED_PAGES) > MAX_COST
-    assert 10 * cost(ALIASED_PAGES) > 10 * MAX_COST
 
 
 # Refused before execution, over HTTP.
@@ -238,12 +242,12 @@ async def test_costly_operations_over_the_websocket(
         query = "query($n: Int!) { posts(perPage: $n) { posts { id title } } }"
         await ws.subscribe("1", query, {"n": 50})
         answer = await ws.receive()
-        assert answer["type"] in ("next", "error"), answer
-        if answer["type"] == "next":
-            errors = answer["payload"]["errors"]
-            assert await ws.receive() == {"id": "1", "type": "complete"}
-        else:
-            errors = answer["payload"]
+        # A query (one result) refused before it runs answers as a query does: one `next`
+        # with no data and the error, then `complete`. (A subscription gets `error`, below.)
+        assert answer["type"] == "next", answer
+        assert answer["payload"]["data"] is None, answer
+        errors = answer["payload"]["errors"]
+        assert await ws.receive() == {"id": "1", "type": "complete"}
         assert [error["extensions"]["code"] for error in errors] == ["GRAPHQL_VALIDATION_FAILED"]
         assert errors[0]["extensions"]["cost"] == 1 + 1 + 50 * 2
         await ws.subscribe("2", query, {"n": 5})

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gql_feed.schema.ids import number_of
 from tests.live_helpers import LEGACY_WS, SUBPROTOCOLS, raw_client
 from tests.server import LiveServer
 from tests.stream_helpers import EVENTS, MULTIPART, SSE, TOKEN_HEADER, sse, stream_ticket
@@ -54,7 +55,7 @@ async def removed_user(server: LiveServer) -> AsyncIterator[Credentials]:
         reserved = await browser.put(server.graphql_url, headers=bearer(token))
         assert reserved.status_code == 201, reserved.text
         with sqlite3.connect(server.workdir / "feed.db") as db:
-            db.execute("DELETE FROM users WHERE id = ?", (int(user_id),))
+            db.execute("DELETE FROM users WHERE id = ?", (number_of(user_id),))
         await forgotten(server, token)
         yield Credentials(token, ticket, browser, spent, reserved.text)
 

@@ -86,9 +86,15 @@ def test_a_viewer_dependent_field_is_never_served_to_another_viewer(
 
 
 def test_a_status_change_shows_at_once(live_server: LiveServer) -> None:
+    """`User.status` changes without an event, so an answer selecting it is never kept
+    (no hit), while the same server keeps the page without it (a hit: the cache is on)."""
     token, user_id = live_server.signup_and_login()
     live_server.create_post(token, "A post with a status")
+    before = hits(live_server)
     read_twice(live_server, token, WITH_STATUS)
+    assert hits(live_server) == before, "an answer with a status was served from the cache"
+    read_twice(live_server, token)
+    assert hits(live_server) > before, "the cache is off: this test would prove nothing"
     changed = live_server.graphql(
         'mutation { updateStatus(status: "Busy writing") { status } }', None, token
     )

@@ -66,6 +66,7 @@ async def test_no_sharing_across_an_event_of_another_process_not_yet_delivered()
     assert await cache.join(KEY) is None
     assert cache.known_event_id == 5  # the check caught the hub up
     cache.land(KEY, flight, b"old")
+    assert await cache.lookup(KEY) is None  # an answer older than event 5 is not kept
 
 
 async def test_a_failed_execution_leaves_those_who_joined_to_execute() -> None:

@@ -1,14 +1,13 @@
 """Short form of the resume stress (the long one is `bench/resume_stress.py`).
 
 A reader resumes with `after:` on one server, then the other, again and again, while
-writers change posts through both and busy processes contend for the CPU: every event
+writers change posts through both and a busy process contends for the CPU: every event
 must arrive exactly once, in order, with the log poll slowed to a minute so that
 nothing is rescued by it, and no publish may fail.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -41,7 +40,9 @@ async def test_resumes_racing_writes_under_cpu_contention(
     }
     servers = (live_server_factory(**env), live_server_factory(**env))
     token, _ = await signup(servers[0])
-    with busy_cpu(os.cpu_count() or 2):
+    # One busy loop beside the servers: contention enough to shake the timing, with its
+    # load bounded so that the test file `make test` runs beside this one keeps a core.
+    with busy_cpu(1):
         result = await resume_stress(servers, token, rounds=10, writes_per_round=8)
     print(result.line(bus))
     assert result.resumes == 10

@@ -17,7 +17,7 @@ from gql_feed.cli import main
 from gql_feed.config import ConfigError, Settings
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
-from tests.test_event_hub import log_event
+from tests.helpers.events import log_event
 
 OUT_OF_BOUNDS = [
     ("GQL_FEED_EVENT_LOG_RETENTION", "0"),

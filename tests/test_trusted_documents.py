@@ -26,8 +26,8 @@ from gql_feed.app import create_app
 from gql_feed.config import Settings
 from gql_feed.engine.trusted_documents import ManifestError
 from tests.asgi import PASSWORD, app_client, codes
-from tests.server import TEST_SECRET, LiveServer, png_bytes, upload
-from tests.test_persisted_queries import TransportWs, apq, get, ws_codes
+from tests.helpers.persisted import TransportWs, apq, get, ws_codes
+from tests.server import TEST_SECRET, LiveServer, png_bytes, server_environ, upload
 
 SIGNUP = "mutation Signup($i: SignupInput!) { signup(input: $i) { id } }"
 LOGIN = "mutation Login($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
@@ -240,6 +240,7 @@ async def test_over_websocket(live_server_factory: Any, manifest: Path) -> None:
 def check_manifest(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gql_feed", "check-manifest", str(path)],
+        env=server_environ(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -48,9 +48,10 @@ from gql_feed.storage.images import CONTENT_TYPES, ImageStore
 from gql_feed.storage.log_version import LogVersion
 from gql_feed.storage.orphans import sweep_orphan_images
 from gql_feed.transport.http.body_limit import BodySizeLimit
+from gql_feed.transport.http.csrf import CsrfGuard
 from gql_feed.transport.http.deadlines import BodyDeadline
 from gql_feed.transport.http.page_headers import page_headers
-from gql_feed.transport.http.view import CsrfGuard, GraphQLView
+from gql_feed.transport.http.view import GraphQLView
 from gql_feed.transport.streams.streams import StreamsOrView
 from gql_feed.transport.ws.route import LiveRoute
 

@@ -22,6 +22,11 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from graphql import FieldNode, OperationType
+
+from gql_feed.engine.analysis import DocumentAnalysis
+from gql_feed.services.tokens import Claims
+
 
 class WritesFirst:
     def __init__(self, reads_per_turn: float) -> None:
@@ -96,3 +101,27 @@ class WritesFirst:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+
+
+# Mutations that store nothing of the feed's: not paced as writes (`is_paced_write`).
+NOT_WRITES = frozenset({"login", "signup", "streamTicket", "__typename"})
+
+
+def is_paced_write(
+    document: DocumentAnalysis | None, operation_name: str | None, claims: Claims | None
+) -> bool:
+    """Whether reads should make way for this request (`WritesFirst`): a mutation
+    whose body is in (the caller has it), whose document parses and whose sender's login
+    verified, that writes something. False when the document does not parse or names no
+    such operation (execution says why), for anyone without a login (their mutation
+    fails, or signs up or logs in), and for mutations that only log in or hand out a
+    stream ticket: none of those may slow everyone's reads."""
+    if claims is None or document is None:
+        return False
+    operation = document.operation(operation_name)
+    if operation is None or operation.kind is not OperationType.MUTATION:
+        return False
+    return any(
+        not isinstance(selection, FieldNode) or selection.name.value not in NOT_WRITES
+        for selection in operation.definition.selection_set.selections
+    )

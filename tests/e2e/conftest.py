@@ -1,46 +1,46 @@
-"""Headless Chromium for the browser tests, and the folder their screenshots go to."""
+"""The browser, a picture to upload, and the folder screenshots go to, for the end-to-end
+tests. The browser is found and launched as `tests.helpers.browser` says: without it the
+tests skip, except under REQUIRE_SERVICES=1, where they fail."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageDraw
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.helpers.browser import launched
+
 # Git-ignored: written by each run, for a person to look at.
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
+def browser() -> Iterator[Any]:
+    with launched() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def chromium(browser: Any) -> Any:
+    """The same browser, by the name the GraphiQL and error-state tests use."""
+    return browser
 
 
 def screenshot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
+    return path
+
+
+@pytest.fixture
+def png(tmp_path: Path) -> Path:
+    """A small but real PNG: a blue field with an orange square."""
+    path = tmp_path / "square.png"
+    image = Image.new("RGB", (160, 100), (40, 90, 200))
+    ImageDraw.Draw(image).rectangle((50, 20, 110, 80), fill=(240, 140, 30))
+    image.save(path, format="PNG")
     return path

@@ -14,12 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import test_browser as ui
+from tests.helpers import browser as ui
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
-browser = ui.browser
-png = ui.png
 
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];

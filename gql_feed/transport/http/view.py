@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import FieldNode, GraphQLError
-from graphql import OperationType as OperationKind
-from starlette.datastructures import Headers, QueryParams
+from graphql import GraphQLError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
@@ -38,38 +35,20 @@ from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.extensions import DocumentChecks
 from gql_feed.engine.parsing import OFF_LOOP_CHARS, off_loop
 from gql_feed.engine.persisted import PersistedDocuments
-from gql_feed.engine.priority import WritesFirst
+from gql_feed.engine.priority import WritesFirst, is_paced_write
 from gql_feed.engine.requests import OFF_LOOP_JSON_BYTES
 from gql_feed.engine.response_cache import ResponseCache
 from gql_feed.engine.variables import declared_only
 from gql_feed.runtime import heap
 from gql_feed.schema.context import Context, Services
 from gql_feed.transport.http.answers import finish, shaped
+from gql_feed.transport.http.csrf import OPERATION_PARAMS
 from gql_feed.transport.http.graphiql import graphiql_response
+from gql_feed.transport.http.request_data import FeedRequestData, request_data_of
 from gql_feed.transport.http.uploads import place_files
 from gql_feed.transport.refusal import HttpRefusal
 
-# Apollo Server's CSRF rule: a request a browser could send cross-site without a
-# preflight (no content type, or a "simple" one such as multipart/form-data) must carry a
-# non-empty one of these headers, which no cross-site form or <img> can set.
-PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
-SIMPLE_CONTENT_TYPES = ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded")
-# What makes a GET an operation rather than a visit to GraphiQL.
-OPERATION_PARAMS = ("query", "extensions", "documentId")
-# HTTP token characters (RFC 9110), for parsing a content type as browsers do.
-_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-# Apollo Server sends this with refusals so that no CDN caches a "not found" for a hash.
 SUBSCRIPTION = OperationType.SUBSCRIPTION
-MUTATION = OperationKind.MUTATION
-# Mutations that store nothing of the feed's: not paced as writes (`_is_paced_write`).
-NOT_WRITES = frozenset({"login", "signup", "streamTicket", "__typename"})
-
-
-@dataclass
-class FeedRequestData(GraphQLRequestData):
-    """Strawberry's request data plus `documentId`, the trusted-document id some clients send."""
-
-    document_id: str | None = None
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -141,7 +120,7 @@ class GraphQLView(GraphQL[Context, None]):
             return None  # not JSON: `run` answers it as strawberry does
         if not isinstance(data, dict):
             return None
-        request_data = _request_data(data, "http")
+        request_data = request_data_of(data, "http")
         context = await self.get_context(request, None)
         body = await self.answer(request, request_data, context)
         return Response(body, media_type="application/json")
@@ -160,7 +139,7 @@ class GraphQLView(GraphQL[Context, None]):
             request_data.variables = declared_only(
                 document.document, request_data.operation_name, request_data.variables
             )
-        if _is_paced_write(document, request_data.operation_name, context):
+        if is_paced_write(document, request_data.operation_name, context.claims):
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")
                 return orjson.dumps(await self.process_result(request, result))
@@ -250,8 +229,8 @@ class GraphQLView(GraphQL[Context, None]):
             raise HTTPException(400, "Unsupported content type")
         if isinstance(data, list):
             check_batch(self, data, protocol)
-            return [_request_data(item, protocol) for item in data]
-        return _request_data(data, protocol)
+            return [request_data_of(item, protocol) for item in data]
+        return request_data_of(data, protocol)
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> Any:
         """Strawberry's, with every malformed piece a 400 (`transport.http.uploads`), and
@@ -313,8 +292,8 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         query = await self._resolve(request_data)
-        if request_adapter.method == "POST" and _is_paced_write(
-            await self._analysis(query), request_data.operation_name, context
+        if request_adapter.method == "POST" and is_paced_write(
+            await self._analysis(query), request_data.operation_name, context.claims
         ):
             async with self.priority.write():
                 return await self._execute(query, request_data, context, "POST")
@@ -392,26 +371,6 @@ class GraphQLView(GraphQL[Context, None]):
             raise HttpRefusal(400, "BAD_REQUEST", error.as_http_error_reason()) from None
 
 
-def _is_paced_write(
-    document: DocumentAnalysis | None, operation_name: str | None, context: Context
-) -> bool:
-    """Whether reads should make way for this request (`engine.priority`): a mutation
-    whose body is in (the caller has it), whose document parses and whose sender's login
-    verified, that writes something. False when the document does not parse or names no
-    such operation (execution says why), for anyone without a login (their mutation
-    fails, or signs up or logs in), and for mutations that only log in or hand out a
-    stream ticket: none of those may slow everyone's reads."""
-    if context.claims is None or document is None:
-        return False
-    operation = document.operation(operation_name)
-    if operation is None or operation.kind is not MUTATION:
-        return False
-    return any(
-        not isinstance(selection, FieldNode) or selection.name.value not in NOT_WRITES
-        for selection in operation.definition.selection_set.selections
-    )
-
-
 def _is_multipart(request: Request) -> bool:
     content_type = mime_type(request.headers.get("content-type", ""))
     return content_type == "multipart/form-data"
@@ -434,86 +393,3 @@ def _wrong_transport(operation_type: OperationType) -> HttpRefusal:
         f"Can only perform a {operation_type.value} operation from a POST request.",
         {"allow": "POST"},
     )
-
-
-def _request_data(item: object, protocol: GraphQLRequestProtocol) -> FeedRequestData:
-    """One operation of a request, each member checked for its JSON type."""
-    if not isinstance(item, dict):
-        raise HTTPException(400, "Each GraphQL operation must be a JSON object.")
-    for key, kind, name in (
-        ("query", str, "a string"),
-        ("operationName", str, "a string"),
-        ("documentId", str, "a string"),
-        ("variables", dict, "an object"),
-        ("extensions", dict, "an object"),
-    ):
-        value = item.get(key)
-        if value is not None and not isinstance(value, kind):
-            raise HTTPException(
-                400, f"The GraphQL operation's `{key}` must be {name} or null, if provided."
-            )
-    return FeedRequestData(
-        query=item.get("query"),
-        variables=item.get("variables"),
-        operation_name=item.get("operationName"),
-        extensions=item.get("extensions"),
-        protocol=protocol,
-        document_id=item.get("documentId") or None,
-    )
-
-
-class CsrfGuard:
-    """Refuse operations that a cross-site page could send without a CORS preflight."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _needs_preflight_header(scope):
-            response = JSONResponse(
-                {
-                    "errors": [
-                        {
-                            "message": "This operation has been blocked as a potential "
-                            "Cross-Site Request Forgery (CSRF). Please either specify a "
-                            "'content-type' header (with a type that is not one of "
-                            f"{', '.join(SIMPLE_CONTENT_TYPES)}) or provide a non-empty "
-                            f"value for one of the following headers: "
-                            f"{', '.join(PREFLIGHT_HEADERS)}",
-                            "extensions": {"code": "BAD_REQUEST"},
-                        }
-                    ]
-                },
-                status_code=400,
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def _needs_preflight_header(scope: Scope) -> bool:
-    """Apollo Server's `preventCsrf`, for every method: a parsable content type that is
-    not simple, or a non-empty preflight header, shows a browser preflighted the request.
-    Only a GET that names no operation passes without: it renders GraphiQL or fails."""
-    headers = Headers(scope=scope)
-    if any(headers.get(name) for name in PREFLIGHT_HEADERS):
-        return False
-    content_type = headers.get("content-type")
-    if content_type is not None:
-        essence = _mime_essence(content_type)
-        # Browsers cannot send an unparsable content type without a preflight either.
-        if essence is None or essence not in SIMPLE_CONTENT_TYPES:
-            return False
-    if scope["method"] == "GET":
-        params = QueryParams(scope.get("query_string", b""))
-        return any(name in params for name in OPERATION_PARAMS)
-    return True
-
-
-def _mime_essence(value: str) -> str | None:
-    """`type/subtype` of a content type, lower-cased; None when it does not parse."""
-    essence = value.split(";", 1)[0].strip(" \t\r\n")
-    type_, slash, subtype = essence.partition("/")
-    if not slash or not type_ or not subtype or not set(type_ + subtype) <= _TOKEN:
-        return None
-    return essence.lower()

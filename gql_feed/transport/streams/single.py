@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
 from graphql import GraphQLError, OperationType
-from starlette.datastructures import Headers
 from starlette.requests import Request as HttpRequest
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -44,123 +41,33 @@ from gql_feed.engine.documents import Invalid
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
 from gql_feed.live.connection import CoroutineSend
-from gql_feed.live.frames import OutFrame
 from gql_feed.live.groups import Group, Subscriber
 from gql_feed.live.operations import Operations, Request
 from gql_feed.live.quotas import TooManyStreams
 from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
 from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
+from gql_feed.transport.streams.requests import cookie_header, read_operation
 from gql_feed.transport.streams.reservations import Outcome, Reservations
-from gql_feed.transport.streams.sse import SseFraming
-from gql_feed.transport.streams.streams import (
-    FLUSH_SECONDS,
-    ONLY_SUBSCRIPTIONS,
-    HttpStreams,
-    StreamConnection,
-    cookie_header,
-    read_operation,
+from gql_feed.transport.streams.single_stream import (
+    Encoded,
+    ReservedSubscriber,
+    SingleStream,
+    check_outcome,
+    complete_frame,
+    operation_id_of,
+    required_token,
 )
+from gql_feed.transport.streams.stream_connection import StreamConnection
+from gql_feed.transport.streams.streams import FLUSH_SECONDS, ONLY_SUBSCRIPTIONS, HttpStreams
 
 logger = logging.getLogger(__name__)
 
-TOKEN_HEADER = "x-graphql-event-stream-token"  # noqa: S105
-MAX_OPERATION_ID = 128
-UNKNOWN = (
-    "No stream is reserved under this token (it expired, its stream ended, or it is "
-    "another login's): reserve one with PUT."
-)
 BUSY_STREAM = "This reservation's stream is already open; only one may be."
 BUSY_OPERATION = "An operation with this operationId is already running on this stream."
 # Commands (start, stop) waiting for one stream's runner; past this the stream ends.
 MAX_QUEUED_COMMANDS = 1_000
 TOO_MANY_COMMANDS = "Too many operations sent at once: reconnect and send fewer."
-CROWDED = (
-    "Too many operations (or bytes of them) wait for this stream: open it with GET, or "
-    "let it take those first."
-)
-
-
-def stream_token(scope: Scope) -> str | None:
-    """The reservation a request names, by header or search parameter."""
-    headers = Headers(scope=scope)
-    token = headers.get(TOKEN_HEADER)
-    if not token:
-        token = HttpRequest(scope).query_params.get("token")
-    return token or None
-
-
-class ReservedSubscriber(Subscriber):
-    """One operation of a single-connection stream: its results wrapped with its id."""
-
-    __slots__ = ("encoded", "head", "stream")
-
-    def __init__(
-        self, stream: SingleStream, operation_id: str, group: Group, encoded: _Encoded
-    ) -> None:
-        super().__init__(operation_id, "", stream.connection, group)
-        self.stream = stream
-        self.encoded = encoded
-        self.head = b'event: next\ndata: {"id":' + orjson.dumps(operation_id) + b',"payload":'
-
-    def send(self, event_id: int, payload: str, frames: dict[str, OutFrame] | None = None) -> None:
-        self.stream.connection.send_bytes(self.head + self.encoded.of(payload) + b"}\n\n")
-
-
-class _Encoded:
-    """A group's payload encoded once: the fan-out hands its members the same object."""
-
-    __slots__ = ("_bytes", "_text")
-
-    def __init__(self) -> None:
-        self._text = ""
-        self._bytes = b""
-
-    def of(self, payload: str) -> bytes:
-        if payload is not self._text:
-            self._bytes = payload.encode()
-            self._text = payload
-        return self._bytes
-
-
-class SingleStream:
-    """An open reservation: its connection, its operations, and what the ticker needs."""
-
-    __slots__ = (
-        "checks",
-        "commands",
-        "connection",
-        "expires_at",
-        "init_deadline",
-        "operations",
-        "owner",
-        "runner",
-        "token",
-    )
-
-    def __init__(self, token: str, owner: Claims, checks: Callable[[SingleStream], None]) -> None:
-        self.token = token
-        self.checks = checks
-        self.owner = owner
-        self.init_deadline: float | None = None
-        remaining = (owner.expires_at - datetime.now(UTC)).total_seconds()
-        self.expires_at: float | None = time.monotonic() + remaining
-        self.operations: dict[str, ReservedSubscriber] = {}
-        # Commands are run in order, one at a time (a stop may follow its start closely),
-        # by one task (`runner`), at most MAX_QUEUED_COMMANDS waiting.
-        self.commands: deque[bytes] = deque()
-        self.runner: asyncio.Task[None] | None = None
-        self.connection: StreamConnection  # set by SingleConnections.open
-
-    def keepalive(self) -> None:
-        self.connection.send_bytes(SseFraming.keepalive)
-        self.checks(self)
-
-    def init_timed_out(self) -> None:
-        """Streams are authenticated before they start: there is no init to wait for."""
-
-    def token_expired(self) -> None:
-        self.connection.close(CloseCode.TOKEN_EXPIRED, "Token expired: log in again")
 
 
 class SingleConnections:
@@ -173,7 +80,7 @@ class SingleConnections:
         self.reservations = reservations
         self._open: dict[str, SingleStream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._encoded = _Encoded()
+        self._encoded = Encoded()
 
     def __len__(self) -> int:
         return len(self._open)
@@ -225,12 +132,12 @@ class SingleConnections:
         return PlainTextResponse(token, 201, headers={"cache-control": "no-store"})
 
     async def _submit(self, request: HttpRequest) -> Response:
-        token = _required_token(request)
+        token = required_token(request)
         claims = await self._bearer(request)
         if request.method != "POST":
             raise HttpRefusal(405, "BAD_REQUEST", "Operations are POSTed to a reserved stream.")
         payload = await read_operation(request, self.settings.ws_max_message_bytes)
-        operation_id = _operation_id((payload.get("extensions") or {}).get("operationId"))
+        operation_id = operation_id_of((payload.get("extensions") or {}).get("operationId"))
         query = await self.operations.persisted.resolve_payload(payload)
         operation_request = Request(
             query, payload.get("operationName"), payload.get("variables") or {}
@@ -260,16 +167,16 @@ class SingleConnections:
                 "TOO_MANY_SUBSCRIPTIONS",
                 f"A stream may carry at most {limit} operations at once.",
             )
-        _check(outcome, BUSY_OPERATION)
+        check_outcome(outcome, BUSY_OPERATION)
         return Response(status_code=202, headers={"cache-control": "no-store"})
 
     async def _cancel(self, request: HttpRequest) -> Response:
-        token = _required_token(request)
+        token = required_token(request)
         claims = await self._bearer(request)
-        operation_id = _operation_id(request.query_params.get("operationId"))
+        operation_id = operation_id_of(request.query_params.get("operationId"))
         command = orjson.dumps({"stop": operation_id})
         outcome = await self.reservations.cancel(token, claims.user_id, operation_id, command)
-        _check(outcome, BUSY_OPERATION)
+        check_outcome(outcome, BUSY_OPERATION)
         return Response(status_code=200, headers={"cache-control": "no-store"})
 
     async def _bearer(self, request: HttpRequest) -> Claims:
@@ -283,7 +190,7 @@ class SingleConnections:
     # GET / POST with Accept: text/event-stream: the stream itself.
 
     async def _serve(self, request: HttpRequest, send: Send) -> None:
-        token = _required_token(request)
+        token = required_token(request)
         claims, cookie = await self.streams.owner(request)
         stream = SingleStream(token, claims, self._check_inbox)
         seconds = (claims.expires_at - datetime.now(UTC)).total_seconds()
@@ -294,7 +201,7 @@ class SingleConnections:
             raise HttpRefusal(429, refusal.code, refusal.message) from None
         try:
             outcome, waiting = await self.reservations.open(token, claims.user_id, seconds)
-            _check(outcome, BUSY_STREAM)
+            check_outcome(outcome, BUSY_STREAM)
         except BaseException:
             quotas.close_stream(claims.user_id)
             raise
@@ -421,7 +328,7 @@ class SingleConnections:
         if subscriber is None:
             return
         self._leave(subscriber)
-        stream.connection.send_bytes(_complete(operation_id))
+        stream.connection.send_bytes(complete_frame(operation_id))
 
     async def _replay(
         self, stream: SingleStream, subscriber: ReservedSubscriber, after: int, upto: int
@@ -446,7 +353,7 @@ class SingleConnections:
         """An operation that cannot run: its errors, its end, and its id freed."""
         payload = payload_text(None, errors, self.settings.production).encode()
         head = b'event: next\ndata: {"id":' + orjson.dumps(operation_id) + b',"payload":'
-        stream.connection.send_bytes(head + payload + b"}\n\n" + _complete(operation_id))
+        stream.connection.send_bytes(head + payload + b"}\n\n" + complete_frame(operation_id))
         await self.reservations.finished(stream.token, operation_id)
 
     def _leave(self, subscriber: ReservedSubscriber) -> None:
@@ -460,38 +367,3 @@ class SingleConnections:
         operations, stream.operations = stream.operations, {}
         for subscriber in operations.values():
             self._leave(subscriber)
-
-
-def _complete(operation_id: str) -> bytes:
-    return b'event: complete\ndata: {"id":' + orjson.dumps(operation_id) + b"}\n\n"
-
-
-def _required_token(request: HttpRequest) -> str:
-    token = stream_token(request.scope)
-    if token is None:
-        raise HttpRefusal(
-            400,
-            "BAD_REQUEST",
-            f"Name the reserved stream: a {TOKEN_HEADER} header or ?token=.",
-        )
-    return token
-
-
-def _operation_id(value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_OPERATION_ID:
-        raise HttpRefusal(
-            400,
-            "BAD_REQUEST",
-            f"operationId must be a string of 1 to {MAX_OPERATION_ID} characters "
-            "(in the extensions of a POST, or the search parameters of a DELETE).",
-        )
-    return value
-
-
-def _check(outcome: Outcome, busy: str) -> None:
-    if outcome is Outcome.CROWDED:
-        raise HttpRefusal(429, "TOO_MANY_REQUESTS", CROWDED, {"retry-after": "1"})
-    if outcome is Outcome.UNKNOWN:
-        raise HttpRefusal(404, "NOT_FOUND", UNKNOWN)
-    if outcome is Outcome.BUSY:
-        raise HttpRefusal(409, "BAD_REQUEST", busy)

@@ -18,37 +18,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
-import orjson
 from graphql import GraphQLError, OperationType
 from starlette.datastructures import Headers
 from starlette.requests import Request as HttpRequest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql_feed.config import Settings
 from gql_feed.engine import admission
 from gql_feed.engine.admission import ResumeCookie
 from gql_feed.engine.documents import Invalid
-from gql_feed.engine.requests import MalformedRequest, OperationPayload, operation_payload
+from gql_feed.engine.requests import OperationPayload
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
-from gql_feed.live.connection import DEFAULT_BYTE_LIMIT, Connection, CoroutineSend
-from gql_feed.live.frames import OutFrame
+from gql_feed.live.connection import CoroutineSend
 from gql_feed.live.groups import Group, Subscriber
-from gql_feed.live.operations import Operations, Request, resume_point
+from gql_feed.live.operations import Operations, Request
 from gql_feed.live.quotas import TooManyStreams
 from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
-from gql_feed.services.errors import BadUserInput, EventLogExpired
+from gql_feed.services.errors import EventLogExpired
 from gql_feed.services.tokens import Claims
 from gql_feed.transport.negotiation import EVENT_STREAM, MULTIPART, accepted
 from gql_feed.transport.refusal import ADMISSION_ERRORS, HttpRefusal, refusal_of
 from gql_feed.transport.streams.choice import Parse, StreamChoice
 from gql_feed.transport.streams.multipart import HEARTBEAT_SECONDS, MultipartFraming
+from gql_feed.transport.streams.requests import cookie_header, last_event_id, read_operation
 from gql_feed.transport.streams.sse import SseFraming
+from gql_feed.transport.streams.stream_connection import (
+    HttpStream,
+    SharedFrames,
+    StreamConnection,
+    StreamSubscriber,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,124 +62,6 @@ ONLY_SUBSCRIPTIONS = (
     "Only subscriptions stream over this transport; send queries and mutations as "
     "ordinary HTTP requests (application/json)."
 )
-NOT_JSON = "Send the operation as JSON (content-type: application/json)."
-OPERATION_PARAMS = ("query", "operationName", "documentId")
-JSON_PARAMS = ("variables", "extensions")
-
-
-class Framing(Protocol):
-    """The bytes of one transport: `sse.SseFraming`, `multipart.MultipartFraming`."""
-
-    media_type: str
-    opening: bytes
-    keepalive: bytes
-
-    def next(self, event_id: int | None, payload: str) -> bytes: ...
-
-    def result_then_complete(self, payload: str) -> bytes: ...
-
-    def ending(self, code: int, reason: str) -> bytes: ...
-
-
-class SharedFrames:
-    """A framing that encodes each event's frame once, for every stream of a group.
-
-    The fan-out hands every member of a group the same payload object in a row, so the
-    last frame made is the one the next member needs: one comparison, no new bytes.
-    """
-
-    __slots__ = ("_event_id", "_frame", "_payload", "framing", "ticker")
-
-    def __init__(self, framing: Framing, ticker: Ticker) -> None:
-        self.framing = framing
-        self.ticker = ticker
-        self._event_id = -1
-        self._payload = ""
-        self._frame = b""
-
-    def next(self, event_id: int, payload: str) -> bytes:
-        if payload is not self._payload or event_id != self._event_id:
-            self._frame = self.framing.next(event_id, payload)
-            self._payload = payload
-            self._event_id = event_id
-        return self._frame
-
-
-class StreamConnection(Connection):
-    """A `Connection` whose frames are chunks of one HTTP response body."""
-
-    __slots__ = ("framing",)
-
-    def __init__(
-        self,
-        send: CoroutineSend,
-        backlog_limit: int,
-        release: Callable[[], None],
-        framing: Framing,
-        byte_limit: int = DEFAULT_BYTE_LIMIT,
-    ) -> None:
-        super().__init__(send, backlog_limit, release, byte_limit)
-        self.framing = framing
-
-    def send_bytes(self, data: bytes) -> None:
-        if self.closing:
-            return
-        message: Message = {"type": "http.response.body", "body": data, "more_body": True}
-        if self._drainer is None:
-            self._write(message)
-        else:
-            self._enqueue(message)
-
-    def send_text(self, text: str) -> None:
-        self.send_bytes(text.encode())
-
-    def close_message(self, code: int, reason: str) -> Message:
-        body = self.framing.ending(code, reason)
-        return {"type": "http.response.body", "body": body, "more_body": False}
-
-
-class StreamSubscriber(Subscriber):
-    """A group member whose frames are its stream's (the same bytes for the whole group)."""
-
-    __slots__ = ("frames", "stream_connection")
-
-    def __init__(self, connection: StreamConnection, group: Group, frames: SharedFrames) -> None:
-        super().__init__("", "", connection, group)
-        self.stream_connection = connection
-        self.frames = frames
-
-    def send(self, event_id: int, payload: str, frames: dict[str, OutFrame] | None = None) -> None:
-        self.stream_connection.send_bytes(self.frames.next(event_id, payload))
-
-
-class HttpStream:
-    """One streamed subscription: what the ticker needs, and how to let go of it."""
-
-    __slots__ = ("connection", "expires_at", "init_deadline", "operations", "subscriber")
-
-    def __init__(self, operations: Operations) -> None:
-        self.operations = operations
-        self.init_deadline: float | None = None
-        self.expires_at: float | None = None
-        self.subscriber: StreamSubscriber | None = None
-        self.connection: StreamConnection  # set by HttpStreams.serve
-
-    def keepalive(self) -> None:
-        self.connection.send_bytes(self.connection.framing.keepalive)
-
-    def init_timed_out(self) -> None:
-        """Streams are authenticated before they start: there is no init to wait for."""
-
-    def token_expired(self) -> None:
-        self.connection.close(CloseCode.TOKEN_EXPIRED, "Token expired: log in again")
-
-    def release(self) -> None:
-        self.expires_at = None
-        subscriber, self.subscriber = self.subscriber, None
-        if subscriber is not None:
-            self.operations.unsubscribe(subscriber)
-            if subscriber.replay is not None:
-                subscriber.replay.cancel()
 
 
 class HttpStreams:
@@ -226,7 +113,7 @@ class HttpStreams:
         request = HttpRequest(scope, receive)
         try:
             payload, claims, cookie = await self._admit(request)
-            resume_after = _last_event_id(request.headers)
+            resume_after = last_event_id(request.headers)
             query = await self.operations.persisted.resolve_payload(payload)
         except ADMISSION_ERRORS as error:
             await refusal_of(error).response()(scope, receive, send)
@@ -358,35 +245,6 @@ class HttpStreams:
         return payload_text(None, errors, self.settings.production)
 
 
-async def read_operation(request: HttpRequest, limit: int) -> OperationPayload:
-    """The operation a GET's query string or a JSON POST body carries, checked.
-
-    Raises HttpRefusal (400, 413, 415) saying what is wrong.
-    """
-    data: dict[str, Any]
-    if request.method == "GET":
-        params = request.query_params
-        if len(request.scope.get("query_string", b"")) > limit:
-            raise _too_big(limit)
-        data = {name: params.get(name) for name in OPERATION_PARAMS}
-        for name in JSON_PARAMS:
-            raw = params.get(name)
-            data[name] = _json(raw, name) if raw else None
-    else:
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            raise HttpRefusal(415, "BAD_REQUEST", NOT_JSON)
-        body = await _read_body(request, limit)
-        parsed = _json(body, "body")
-        if not isinstance(parsed, dict):
-            raise HttpRefusal(400, "BAD_REQUEST", "The body must be one operation (an object).")
-        data = parsed
-    try:
-        return operation_payload(data, "request payload")
-    except MalformedRequest as bad:
-        raise HttpRefusal(400, "BAD_REQUEST", str(bad)) from None
-
-
 class StreamsOrView:
     """`/graphql` over HTTP: streaming subscriptions to `HttpStreams`, the requests of
     SSE's single-connection mode (PUT, DELETE, or naming a reserved stream) to `single`,
@@ -420,45 +278,3 @@ def _names_a_reservation(scope: Scope) -> bool:
             return True
     query: bytes = scope.get("query_string", b"")
     return query.startswith(b"token=") or b"&token=" in query
-
-
-def _last_event_id(headers: Headers) -> int | None:
-    raw = headers.get("last-event-id")
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return resume_point(raw.strip())
-    except BadUserInput:
-        raise HttpRefusal(
-            400, "BAD_USER_INPUT", "Last-Event-ID must be an event id from a PostEvent."
-        ) from None
-
-
-def _json(raw: str | bytes, name: str) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise HttpRefusal(400, "BAD_REQUEST", f"The {name} is not valid JSON.") from None
-
-
-def _too_big(limit: int) -> HttpRefusal:
-    return HttpRefusal(413, "PAYLOAD_TOO_LARGE", f"The operation is larger than {limit} bytes.")
-
-
-async def _read_body(request: HttpRequest, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_big(limit)
-    return bytes(body)
-
-
-def cookie_header(request: HttpRequest, name: str, value: str, age: int) -> bytes:
-    """The resume cookie: this path only, never sent cross-site, unreadable by scripts."""
-    scope = request.scope
-    path = scope.get("root_path", "") + scope["path"]
-    secure = "; Secure" if request.url.scheme == "https" else ""
-    return (
-        f"{name}={value}; Max-Age={age}; Path={path}; HttpOnly; SameSite=Strict{secure}"
-    ).encode("latin-1")

@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules: one of each, so no test module imports another."""

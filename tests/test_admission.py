@@ -1,0 +1,119 @@
+"""Who a live connection belongs to: the token from `connection_init` or the upgrade
+request, and refusal of a missing, bad or malformed one, or of a user that is gone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gql_feed.engine.admission import MISSING_TOKEN, authenticate, token_claims
+from gql_feed.services.accounts import ACCOUNT_GONE
+from gql_feed.services.errors import Unauthenticated
+from gql_feed.services.known_users import KnownUsers
+from gql_feed.services.tokens import TokenService
+
+SECRET = "admission-test-secret-0123456789abcdef0123456789"
+TOKENS = TokenService(SECRET, "gql_feed", "gql_feed", ttl_seconds=60)
+ANN, _ = TOKENS.issue(1)
+BOB, _ = TOKENS.issue(2)
+GONE, _ = TOKENS.issue(3)
+FORGED, _ = TokenService(
+    "forged-secret-0123456789abcdef0123456789", "gql_feed", "gql_feed", 60
+).issue(1)
+
+
+def who(payload: dict[str, Any] | None, header: str | None = None) -> int:
+    return token_claims(TOKENS, payload, header).user_id
+
+
+def refusal(payload: dict[str, Any] | None, header: str | None = None) -> str:
+    with pytest.raises(Unauthenticated) as raised:
+        token_claims(TOKENS, payload, header)
+    return raised.value.message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"Authorization": f"Bearer {ANN}"},
+        {"authorization": f"bearer {ANN}"},
+        {"AUTHORIZATION": f"Bearer {ANN}"},
+        {"headers": {"Authorization": f"Bearer {ANN}"}},
+        {"headers": {"authorization": f"Bearer {ANN}"}},
+        {"authToken": ANN},
+        {"authToken": f"  Bearer {ANN} "},
+        {"authToken": f"bearer {ANN}"},
+        {"token": ANN},
+        {"token": f" {ANN}\n"},
+    ],
+)
+def test_where_a_token_may_be(payload: dict[str, Any]) -> None:
+    assert who(payload) == 1
+
+
+def test_the_upgrade_requests_header_when_the_payload_has_none() -> None:
+    assert who(None, f"Bearer {ANN}") == 1
+    assert who({}, f"Bearer {ANN}") == 1
+    assert who({"other": "thing"}, f"Bearer {ANN}") == 1
+
+
+def test_what_wins_when_there_are_several() -> None:
+    assert who({"Authorization": f"Bearer {ANN}"}, f"Bearer {BOB}") == 1
+    assert who({"authToken": ANN}, f"Bearer {BOB}") == 1
+    assert who({"Authorization": f"Bearer {ANN}", "authToken": BOB, "token": BOB}) == 1
+    assert who({"authToken": ANN, "token": BOB}) == 1
+    assert who({"headers": {"Authorization": f"Bearer {ANN}"}, "authToken": BOB}) == 1
+    assert (
+        who({"Authorization": f"Bearer {ANN}", "headers": {"Authorization": f"Bearer {BOB}"}}) == 1
+    )
+
+
+def test_no_token_at_all() -> None:
+    for payload in (None, {}, {"headers": "Bearer x"}, {"headers": {}}, {"Authorization": ""}):
+        assert refusal(payload) == MISSING_TOKEN
+    assert refusal({}, "") == MISSING_TOKEN
+
+
+def test_bad_tokens_are_refused_wherever_they_are() -> None:
+    assert refusal({"Authorization": f"Bearer {FORGED}"}) == "Invalid token."
+    assert refusal({"headers": {"Authorization": f"Bearer {FORGED}"}}) == "Invalid token."
+    assert refusal({"authToken": FORGED}) == "Invalid token."
+    assert refusal({"token": FORGED}) == "Invalid token."
+    assert refusal(None, f"Bearer {FORGED}") == "Invalid token."
+    # A bad token in the payload is not rescued by a good one in the header.
+    assert refusal({"authToken": FORGED}, f"Bearer {ANN}") == "Invalid token."
+    assert refusal({"Authorization": f"Bearer {FORGED}"}, f"Bearer {ANN}") == "Invalid token."
+
+
+def test_malformed_values_are_named() -> None:
+    assert refusal({"Authorization": 12}) == "Authorization must be 'Bearer <token>'."
+    assert refusal({"headers": {"authorization": None}}) == (
+        "Authorization must be 'Bearer <token>'."
+    )
+    assert refusal({"Authorization": ANN}) == "The Authorization header must be 'Bearer <token>'."
+    assert refusal(None, f"Basic {ANN}") == "The Authorization header must be 'Bearer <token>'."
+    for key in ("authToken", "token"):
+        for value in (12, "", "   ", ["x"], {"a": 1}):
+            assert refusal({key: value}) == f"{key} must be a token string."
+    assert refusal({"authToken": "Bearer "}) == "Invalid token."
+
+
+def test_only_authorization_is_an_authorization() -> None:
+    assert who({1: "Bearer x", "authToken": ANN}) == 1  # type: ignore[dict-item]
+    assert who({"accept": "text/plain", "apollo": 1, "authToken": ANN}) == 1
+    assert who({"headers": {"accept": "*/*", "Authorization": f"Bearer {ANN}"}}) == 1
+
+
+async def test_a_user_that_is_gone_is_refused_like_a_bad_token() -> None:
+    known = KnownUsers(db=None, ttl_seconds=60)  # type: ignore[arg-type]
+    known.remember(1)
+    known.remember(3, exists=False)
+    claims = await authenticate(TOKENS, known, {"authToken": ANN}, None)
+    assert claims == TOKENS.verify(ANN)
+    with pytest.raises(Unauthenticated) as raised:
+        await authenticate(TOKENS, known, {"authToken": GONE}, None)
+    assert raised.value.message == ACCOUNT_GONE
+    with pytest.raises(Unauthenticated) as raised:
+        await authenticate(TOKENS, known, {"authToken": FORGED}, None)
+    assert raised.value.message == "Invalid token."
