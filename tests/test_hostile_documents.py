@@ -30,7 +30,7 @@ import pytest
 from graphql import GraphQLError, parse, specified_rules, validate
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
-import gql_feed.engine.response_cache as response_cache
+import gql_feed.engine.parsing as parsing
 from gql_feed.config import Settings
 from gql_feed.engine.cost import QueryCost
 from gql_feed.engine.executable import build_schema
@@ -333,17 +333,25 @@ async def test_one_schema_introspection_per_request(client: httpx.AsyncClient) -
 async def test_the_response_cache_reuses_the_parse_of_execution(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_parse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the response cache parsed a document again")
+    """A big document is parsed once, off the loop, and that parse serves the response
+    cache's key, the cost and execution alike; the same text again parses nothing."""
+    parses: list[str] = []
+    real_parse = parsing.parse
 
-    monkeypatch.setattr(response_cache, "parse", no_parse)
+    def counted(text: str, **kwargs: Any) -> Any:
+        parses.append(text)
+        return real_parse(text, **kwargs)
+
+    monkeypatch.setattr(parsing, "parse", counted)
     async with app_client(settings) as http:
         token, _ = await user_with_token(http)
         await create_post(http, token)
         big = "{ posts { posts { title } } }\n#" + "x" * 6_000
         first = await gql(http, big, token=token)
         assert "errors" not in first, first
+        assert parses.count(big) == 1
         assert await gql(http, big, token=token) == first
+        assert parses.count(big) == 1
 
 
 async def test_a_groups_pending_events_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
