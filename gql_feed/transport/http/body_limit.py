@@ -16,8 +16,9 @@ the app is told the client went away and gives up quietly.
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql_feed.transport.refusal import HttpRefusal
 
 TOO_LARGE_CODE = "PAYLOAD_TOO_LARGE"
 
@@ -72,21 +73,12 @@ class BodySizeLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {
-                "errors": [
-                    {
-                        "message": f"The request body is larger than {self.max_bytes} bytes, "
-                        "the most this server accepts.",
-                        "extensions": {"code": TOO_LARGE_CODE},
-                    }
-                ]
-            },
-            status_code=413,
-            # The rest of the body is never read, so the connection cannot be reused.
-            headers={"connection": "close"},
+        message = (
+            f"The request body is larger than {self.max_bytes} bytes, the most this server accepts."
         )
-        await response(scope, receive, send)
+        # The rest of the body is never read, so the connection cannot be reused.
+        refusal = HttpRefusal(413, TOO_LARGE_CODE, message, {"connection": "close"})
+        await refusal.response()(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

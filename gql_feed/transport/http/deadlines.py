@@ -18,8 +18,9 @@ import asyncio
 import time
 
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql_feed.transport.refusal import HttpRefusal
 
 TIMEOUT_CODE = "REQUEST_TIMEOUT"
 
@@ -76,21 +77,10 @@ class BodyDeadline:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {
-                "errors": [
-                    {
-                        "message": f"The request body did not arrive within {self.seconds:g} "
-                        "seconds.",
-                        "extensions": {"code": TIMEOUT_CODE},
-                    }
-                ]
-            },
-            status_code=408,
-            # The rest of the body is never read, so the connection cannot be reused.
-            headers={"connection": "close"},
-        )
-        await response(scope, receive, send)
+        message = f"The request body did not arrive within {self.seconds:g} seconds."
+        # The rest of the body is never read, so the connection cannot be reused.
+        refusal = HttpRefusal(408, TIMEOUT_CODE, message, {"connection": "close"})
+        await refusal.response()(scope, receive, send)
 
 
 def _loop_time(deadline: float) -> float:
