@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gql_feed.events.backends import PostgresBackend
+from gql_feed.events.bus import bus_message
 from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
@@ -131,3 +132,9 @@ async def test_an_event_under_7000_bytes_travels_inline(scene: Scene) -> None:
         while not scene.received.events:
             await asyncio.sleep(0.02)
     assert [delivered.id for delivered in scene.received.events] == [event.id]
+
+
+def test_exactly_7000_bytes_still_go_inline() -> None:
+    """README: events *over* 7,000 bytes travel as their id."""
+    assert bus_message(LoggedEvent(3, "é" * 3_500)) == "é" * 3_500  # 7,000 bytes
+    assert bus_message(LoggedEvent(4, "é" * 3_500 + "x")) == "#4"

@@ -158,3 +158,28 @@ async def test_a_publish_that_does_not_go_out_says_so(monkeypatch: pytest.Monkey
         assert not bus.connected.is_set()  # and the connection is given up, to be remade
     finally:
         await bus.stop()
+
+
+class HeartbeatsFail(MemoryBackend):
+    async def publish(self, channel: str, message: Any) -> None:
+        if message == HEARTBEAT:
+            raise ConnectionResetError("gone mid-heartbeat")
+        await super().publish(channel, message)
+
+
+async def test_a_failed_heartbeat_shows_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/ready and publishers know of a failed heartbeat at once, not after 6 s of silence."""
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    monkeypatch.setattr(bus_module, "backend_for", HeartbeatsFail)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        started = time.monotonic()
+        async with asyncio.timeout(10):
+            while bus.connected.is_set():
+                await asyncio.sleep(0.01)
+        # A generous bound for a busy machine, well short of the 6 s silence.
+        assert time.monotonic() - started < 3.0
+    finally:
+        await bus.stop()

@@ -167,7 +167,14 @@ def test_bearer_headers() -> None:
     assert tokens.verify_bearer("") is None
     assert tokens.verify_bearer(f"Bearer {token}") == tokens.verify(token)
     assert tokens.verify_bearer(f"  bEaReR {token}  ").user_id == 5  # type: ignore[union-attr]
-    for header in (f"Basic {token}", "Bearer", "Bearer    ", token):
+    for header in (
+        f"Basic {token}",
+        f"Token {token}",
+        f"Digest {token}",
+        "Bearer",
+        "Bearer  ",
+        token,
+    ):
         with pytest.raises(Unauthenticated) as raised:
             tokens.verify_bearer(header)
         assert raised.value.message == "The Authorization header must be 'Bearer <token>'."
