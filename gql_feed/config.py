@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     max_query_cost: Positive = 3_000
     """Most an operation, or a whole batch, may cost (every field counts once per time it would
     appear in the answer)."""
-    max_validation_seconds: Seconds = 1.0
+    max_validation_seconds: Seconds = 5.0
     """Longest a document's validation may take; past it the document is refused with
     `GRAPHQL_VALIDATION_FAILED`."""
     document_cache_bytes: Positive = 32 * 1024 * 1024

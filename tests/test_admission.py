@@ -3,11 +3,12 @@ request, and refusal of a missing, bad or malformed one, or of a user that is go
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from gql_feed.engine.admission import MISSING_TOKEN, authenticate, token_claims
+from gql_feed.engine.admission import MISSING_TOKEN, connection_init, token_claims
 from gql_feed.services.accounts import ACCOUNT_GONE
 from gql_feed.services.errors import Unauthenticated
 from gql_feed.services.known_users import KnownUsers
@@ -109,11 +110,12 @@ async def test_a_user_that_is_gone_is_refused_like_a_bad_token() -> None:
     known = KnownUsers(db=None, ttl_seconds=60)  # type: ignore[arg-type]
     known.remember(1)
     known.remember(3, exists=False)
-    claims = await authenticate(TOKENS, known, {"authToken": ANN}, None)
+    services: Any = SimpleNamespace(tokens=TOKENS, accounts=SimpleNamespace(known_users=known))
+    claims = await connection_init(services, {"authToken": ANN}, None)
     assert claims == TOKENS.verify(ANN)
     with pytest.raises(Unauthenticated) as raised:
-        await authenticate(TOKENS, known, {"authToken": GONE}, None)
+        await connection_init(services, {"authToken": GONE}, None)
     assert raised.value.message == ACCOUNT_GONE
     with pytest.raises(Unauthenticated) as raised:
-        await authenticate(TOKENS, known, {"authToken": FORGED}, None)
+        await connection_init(services, {"authToken": FORGED}, None)
     assert raised.value.message == "Invalid token."

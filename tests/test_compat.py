@@ -274,12 +274,19 @@ def view() -> GraphQL[Any, Any]:
     )
 
 
-def test_stream_protocol_reads_the_accept_header(view: GraphQL[Any, Any]) -> None:
-    assert compat.stream_protocol(view, {"accept": "application/json"}) is None
-    assert compat.stream_protocol(view, {}) is None
-    assert compat.stream_protocol(view, {"Accept": "text/event-stream"}) == "sse"
-    multipart = {"accept": "multipart/mixed;subscriptionSpec=1.0, application/json"}
-    assert compat.stream_protocol(view, multipart) == "multipart-subscription"
+def test_strawberrys_view_picks_streams_by_this_method(view: GraphQL[Any, Any]) -> None:
+    """compat.strawberry.NeverStreams overrides this private method to answer no stream."""
+    pick = view._get_stream_transport_from_headers
+    assert pick({"accept": "application/json"}) is None
+    transport = pick({"Accept": "text/event-stream"})
+    assert transport is not None
+    assert transport.protocol == "sse"
+
+    class Plain(compat.NeverStreams, GraphQL[Any, Any]):
+        pass
+
+    plain = Plain(view.schema)
+    assert plain._get_stream_transport_from_headers({"Accept": "text/event-stream"}) is None
 
 
 def test_check_batch_refuses_as_strawberry_does(view: GraphQL[Any, Any]) -> None:

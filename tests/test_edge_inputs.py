@@ -99,12 +99,13 @@ async def test_cursor_beyond_64_bits_is_bad_user_input(client: httpx.AsyncClient
 async def test_other_integers_stay_within_64_bits(client: httpx.AsyncClient) -> None:
     token, _ = await user_with_token(client)
     await create_post(client, token)
-    # The largest page GraphQL's Int allows, times the largest perPage: an empty page.
+    # The largest page GraphQL's Int allows, times the largest perPage: past the deepest
+    # page (GQL_FEED_MAX_PAGE_OFFSET), refused as input, not overflowing anything.
     body = await gql(
         client, "{ posts(page: 2147483647, perPage: 50) { totalPosts posts { id } } }", token=token
     )
-    assert "errors" not in body, body
-    assert body["data"]["posts"] == {"totalPosts": 1, "posts": []}
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    assert "107374182300" in body["errors"][0]["message"], body
     # Beyond Int, GraphQL itself refuses.
     body = await gql(client, "{ posts(page: 2147483648) { page } }", token=token)
     assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"], body

@@ -110,7 +110,7 @@ async def refusal(client: RawClient, op_id: str) -> dict[str, Any]:
 
 def distinct(n: int) -> str:
     """A subscription that forms a group of its own (an alias makes another document)."""
-    return f"subscription {{ e{n}: postEvents {{ id }} }}"
+    return f"subscription {{ e{n}: postEvents {{ post {{ id }} }} }}"
 
 
 async def test_groups_per_connection_are_capped(
@@ -166,7 +166,7 @@ async def test_groups_per_process_are_capped(live_server_factory: Any) -> None:
         post = await create_post(server, token, "Capped")
         events = {message["id"]: message["payload"]["data"] for message in await second.events(2)}
         assert events == {
-            "shared": {"e2": {"id": post["id"]}},
-            "new-again": {"e3": {"id": post["id"]}},
+            "shared": {"e2": {"post": {"id": post["id"]}}},
+            "new-again": {"e3": {"post": {"id": post["id"]}}},
         }
     await wait_until_idle(server)

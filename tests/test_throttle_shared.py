@@ -7,12 +7,15 @@ so N workers multiplied every limit by N.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
 from gql_feed.config import Settings
+from gql_feed.services.errors import TooManyAttempts
+from gql_feed.services.throttle import Counts, LoginThrottle
 from tests.asgi import PASSWORD, app_client, codes, gql, login, signup
 from tests.server import TEST_SECRET
 from tests.services import redis_url, unique_channel
@@ -69,3 +72,21 @@ async def test_apps_on_other_channels_of_one_redis_count_apart(tmp_path: Path) -
     async with app_client(first) as one, app_client(second) as two:
         await signup(one)
         await signup(two)
+
+
+async def test_a_redis_that_does_not_answer_leaves_the_counts_in_this_process() -> None:
+    """A broker outage must not turn logins and signups into server errors: the counts
+    are kept in the process meanwhile, and still lock out a guesser."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there now
+    counts = Counts.for_bus(f"redis://127.0.0.1:{port}/0", "gql_feed:throttle")
+    throttle = LoginThrottle(max_failures=2, lockout_seconds=60, counts=counts)
+    try:
+        await throttle.attempt("ann@example.com", "10.0.0.1")
+        await throttle.attempt("ann@example.com", "10.0.0.1")
+        with pytest.raises(TooManyAttempts):
+            await throttle.attempt("ann@example.com", "10.0.0.1")
+    finally:
+        await counts.close()

@@ -29,6 +29,7 @@ from strawberry.types.field import StrawberryField
 __all__ = [
     "BaseRequestProtocol",
     "ErrorsExtension",
+    "NeverStreams",
     "StrawberryExecutionContext",
     "attribute_name",
     "build_executor",
@@ -38,7 +39,6 @@ __all__ = [
     "is_awaitable",
     "mime_type",
     "prepare_operation",
-    "stream_protocol",
     "validate_with_strawberry_rules",
 ]
 
@@ -207,17 +207,17 @@ class ErrorsExtension(MaskErrors):
 # --- The HTTP view (0.341.2) ---------------------------------------------------------------
 
 
-def stream_protocol(
-    view: BaseView[Any], headers: Mapping[str, str]
-) -> GraphQLRequestProtocol | None:
-    """The streaming protocol (multipart subscriptions, SSE) a request's `Accept` asks
-    for, as strawberry's view decides it; None for a plain request.
+class NeverStreams:
+    """A mixin for strawberry's HTTP view that never answers with a stream: the app sends
+    streaming requests to its own transports before they reach the view.
 
-    `BaseView._get_stream_transport_from_headers` is private; its transport's `protocol`
-    is what `parse_http_body` passes on.
+    strawberry's view picks a streaming answer (multipart, SSE) from the `Accept` header
+    with `BaseView._get_stream_transport_from_headers`, a private method; this answers
+    "none" for every request, so a client that accepts both JSON and a stream gets JSON.
     """
-    transport = view._get_stream_transport_from_headers(headers)
-    return transport.protocol if transport is not None else None
+
+    def _get_stream_transport_from_headers(self, headers: Any) -> None:
+        return None
 
 
 def check_batch(

@@ -23,7 +23,7 @@ from typing import Any
 from gql_feed.schema.context import Context, Services
 from gql_feed.services.accounts import ACCOUNT_GONE
 from gql_feed.services.errors import FeedError, Unauthenticated
-from gql_feed.services.tokens import Claims
+from gql_feed.services.tokens import Claims, TokenService
 
 MISSING_TOKEN = "A token is required: send {Authorization: 'Bearer <token>'} in connection_init."  # noqa: S105
 MISSING_CREDENTIAL = (
@@ -82,7 +82,7 @@ async def connection_init(
     services: Services, payload: Mapping[str, Any] | None, header: str | None
 ) -> Claims:
     """A WebSocket's claims, from its `connection_init` payload or upgrade header."""
-    return await _still_a_user(services, _init_claims(services, payload, header))
+    return await _still_a_user(services, token_claims(services.tokens, payload, header))
 
 
 async def _still_a_user(services: Services, claims: Claims) -> Claims:
@@ -91,10 +91,11 @@ async def _still_a_user(services: Services, claims: Claims) -> Claims:
     return claims
 
 
-def _init_claims(
-    services: Services, payload: Mapping[str, Any] | None, header: str | None
+def token_claims(
+    tokens: TokenService, payload: Mapping[str, Any] | None, header: str | None
 ) -> Claims:
-    tokens = services.tokens
+    """The claims of the token a `connection_init` payload (or else the upgrade request's
+    header) carries; Unauthenticated for a missing, malformed or bad one."""
     payload = payload or {}
     bearer_value = _authorization(payload)
     if bearer_value is None and isinstance(payload.get("headers"), Mapping):

@@ -14,27 +14,40 @@ in the process's memory, as there is nothing shared to keep them in.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import ConnectionPool
+from redis.exceptions import RedisError
 
 from gql_feed.services.errors import TooManyAttempts, TooManySignups
 
+logger = logging.getLogger(__name__)
+
 REDIS_SCHEMES = ("redis://", "rediss://")
+T = TypeVar("T")
 
 
 class Counts:
-    """Counts per key in fixed windows, in one `limits` storage."""
+    """Counts per key in fixed windows, in one `limits` storage.
+
+    A shared storage (Redis) that does not answer never turns a login or a signup into a
+    server error: while it is away the counts are kept in this process's memory, as they
+    are without a shared bus, and the shared ones are used again once it answers.
+    """
 
     def __init__(self, storage: Storage, pool: ConnectionPool | None = None) -> None:
         self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
         self._pool = pool
+        self._local = FixedWindowRateLimiter(MemoryStorage()) if pool is not None else None
+        self._warned = False
 
     @classmethod
     def for_bus(cls, broadcast_url: str, prefix: str) -> Counts:
@@ -49,22 +62,40 @@ class Counts:
         )
         return cls(storage, pool)
 
+    async def _with(self, use: Callable[[FixedWindowRateLimiter], Awaitable[T]]) -> T:
+        """`use` on the shared counts, or on this process's own while they do not answer."""
+        if self._local is None:
+            return await use(self.limiter)
+        try:
+            result = await use(self.limiter)
+        except (RedisError, OSError) as error:
+            if not self._warned:
+                logger.warning("Throttle counts kept in this process: Redis fails (%s)", error)
+                self._warned = True
+            return await use(self._local)
+        self._warned = False
+        return result
+
     async def take(self, item: RateLimitItem, key: str) -> bool:
         """Count one for `key`: True while that stays within the window's allowance."""
-        return await self.limiter.hit(item, key)
+        return await self._with(lambda limiter: limiter.hit(item, key))
 
     async def give_back(self, item: RateLimitItem, key: str) -> None:
         """Take back one counted for `key` (never below zero)."""
-        name = item.key_for(key)
-        if await self.storage.get(name) > 0:
-            await self.storage.incr(name, item.get_expiry(), amount=-1)
+
+        async def give(limiter: FixedWindowRateLimiter) -> None:
+            name = item.key_for(key)
+            if await limiter.storage.get(name) > 0:
+                await limiter.storage.incr(name, item.get_expiry(), amount=-1)
+
+        await self._with(give)
 
     async def reset(self, item: RateLimitItem, key: str) -> None:
-        await self.limiter.clear(item, key)
+        await self._with(lambda limiter: limiter.clear(item, key))
 
     async def retry_after(self, item: RateLimitItem, key: str) -> int:
         """Whole seconds until `key`'s window ends (at least 1)."""
-        stats = await self.limiter.get_window_stats(item, key)
+        stats = await self._with(lambda limiter: limiter.get_window_stats(item, key))
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def close(self) -> None:

@@ -24,6 +24,7 @@ from strawberry.types.graphql import OperationType
 
 from gql_feed.compat.strawberry import (
     BaseRequestProtocol,
+    NeverStreams,
     check_batch,
     graphql_schema,
     mime_type,
@@ -51,7 +52,7 @@ from gql_feed.transport.refusal import HttpRefusal
 SUBSCRIPTION = OperationType.SUBSCRIPTION
 
 
-class GraphQLView(GraphQL[Context, None]):
+class GraphQLView(NeverStreams, GraphQL[Context, None]):
     """Context per request: the services and whoever the bearer token names. Documents
     come in full, by APQ hash or by trusted-document id (`engine.persisted`). As in Apollo
     Server, a GET runs queries only (a mutation is a 405), subscriptions belong to the
@@ -181,9 +182,6 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         """Strawberry's, with no `data` entry when nothing executed (`http.answers`)."""
         return shaped(request, result, dict(await super().process_result(request, result)))
-
-    def _get_stream_transport_from_headers(self, headers: Any) -> None:
-        """Never a stream here: `StreamsOrView` sends streaming requests elsewhere first."""
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
