@@ -11,9 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from pathlib import Path
-
-CHROMIUM = Path("/usr/bin/chromium")  # where tests/e2e/test_browser.py launches it from
 
 
 def reachable(host: str, port: int) -> bool:
@@ -56,8 +53,9 @@ def checks() -> list[tuple[str, bool, str]]:
         ),
         (
             "Chromium",
-            CHROMIUM.exists(),
-            f"{CHROMIUM}: the browser tests (web client, GraphiQL) through Playwright",
+            shutil.which("chromium") is not None,
+            "chromium on the PATH (as tests/helpers/browser.py finds it): the browser tests "
+            "(web client, GraphiQL) through Playwright",
         ),
     ]
 
