@@ -15,7 +15,8 @@ from gql_feed.services.known_users import KnownUsers
 from gql_feed.services.tokens import TokenService
 
 SECRET = "admission-test-secret-0123456789abcdef0123456789"
-TOKENS = TokenService(SECRET, "gql_feed", "gql_feed", ttl_seconds=60)
+# Issued when the module is collected, run perhaps many minutes later: a day to live.
+TOKENS = TokenService(SECRET, "gql_feed", "gql_feed", ttl_seconds=86_400)
 ANN, _ = TOKENS.issue(1)
 BOB, _ = TOKENS.issue(2)
 GONE, _ = TOKENS.issue(3)
