@@ -212,3 +212,33 @@ def test_shapes_go_with_their_operation() -> None:
     del result
     gc.collect()
     assert len(execution._SHAPES) == before
+
+
+async def test_the_feeds_posts_and_users_take_the_short_path(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Post and User implement Node, so strawberry gives them an `is_type_of`; the short
+    path still completes them (strawberry's own check, on the value alone), and only the
+    root and the page go through graphql-core's per-field steps."""
+    token, _ = await user_with_token(client, "Ann")
+    for n in range(3):
+        assert "errors" not in await create_post(client, token, f"Post {n}")
+    usual: list[str] = []
+    core = FeedExecutor.core_object_fields
+
+    def counted(self: FeedExecutor, parent_type: Any, *args: Any) -> Any:
+        usual.append(parent_type.name)
+        return core(self, parent_type, *args)
+
+    monkeypatch.setattr(FeedExecutor, "core_object_fields", counted)
+    services = client.app.state.services  # type: ignore[attr-defined]
+    schema = client.app.state.schema  # type: ignore[attr-defined]
+    context = await http_context(services, f"Bearer {token}", "test")
+    result = await schema.execute(
+        "{ posts(page: 1, perPage: 3) { posts { id title imageUrl creator { id name } } } }",
+        context_value=context,
+    )
+    assert result.errors is None, result.errors
+    assert len(result.data["posts"]["posts"]) == 3
+    assert "Post" not in usual
+    assert "User" not in usual

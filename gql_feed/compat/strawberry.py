@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeGuard, cast
 
 import strawberry
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLField, GraphQLSchema
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+)
 from graphql.execution import Executor
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import MaskErrors, SchemaExtension
@@ -40,6 +47,7 @@ __all__ = [
     "mime_type",
     "prepare_operation",
     "validate_with_strawberry_rules",
+    "value_check",
 ]
 
 # --- The schema and its operations (0.341.2) ---------------------------------------------
@@ -89,6 +97,26 @@ def attribute_name(field: GraphQLField) -> str | None:
     ):
         return None
     return definition.python_name
+
+
+# The `is_type_of` strawberry gives an object type that implements an interface.
+STRAWBERRY_IS_TYPE_OF = (
+    "GraphQLCoreConverter.from_object.<locals>._get_is_type_of.<locals>.is_type_of"
+)
+
+
+def value_check(object_type: GraphQLObjectType) -> Callable[[Any], bool] | None:
+    """`object_type.is_type_of` as a check of the value alone, when it is strawberry's own
+    (an `isinstance` against the type and its interfaces, which never reads its resolve
+    info); None for any other, which only graphql-core may call.
+
+    strawberry makes that function in `GraphQLCoreConverter.from_object` and documents
+    neither it nor that it ignores its second argument.
+    """
+    is_type_of = object_type.is_type_of
+    if is_type_of is None or getattr(is_type_of, "__qualname__", "") != STRAWBERRY_IS_TYPE_OF:
+        return None
+    return lambda value: bool(is_type_of(value, None))  # type: ignore[arg-type]
 
 
 def field_metadata(field: GraphQLField) -> Mapping[Any, Any]:

@@ -19,8 +19,9 @@ Otherwise a field takes the short path when all of these hold:
   `compat.strawberry.attribute_name`), a context field (`schema.policies.context_reader`:
   computed from the object and the request's context, by the same function its resolver
   calls) or `__typename`;
-- its type is a scalar, an enum, an object type without `is_type_of` whose selected
-  fields all take the short path too, or a list of those, nullable or not;
+- its type is a scalar, an enum, an object type (without `is_type_of`, or with strawberry's
+  own, `compat.strawberry.value_check`) whose selected fields all take the short path
+  too, or a list of those, nullable or not;
 - no incremental delivery (`@defer`/`@stream`) is under way there.
 
 The values are coerced by the same scalar and enum types graphql-core would use. What the
@@ -55,7 +56,7 @@ from graphql import (
 from graphql.pyutils import AwaitableOrValue, Path
 
 from gql_feed.compat.graphql_core import FieldDetailsList, FieldsExecutor, GroupedFieldSet
-from gql_feed.compat.strawberry import attribute_name
+from gql_feed.compat.strawberry import attribute_name, value_check
 from gql_feed.engine.completion import (
     AwaitableValue,
     Complete,
@@ -317,15 +318,30 @@ class FeedExecutor(FieldsExecutor):
         if isinstance(of_type, GraphQLList):
             item = self._completer(of_type.of_type, details)
             return list_of(item) if item is not None else None
-        if isinstance(of_type, GraphQLObjectType) and of_type.is_type_of is None:
+        if isinstance(of_type, GraphQLObjectType):
+            check = value_check(of_type)
+            if of_type.is_type_of is not None and check is None:
+                return None
             collected = self.subfields(of_type, details)
             if collected.new_defer_usages:
                 return None
             shape = self._shape(of_type, collected.grouped_field_set)
             if shape is None or shape.rest:
                 return None
-            return shape.read
+            return shape.read if check is None else checked(check, shape.read)
         return None
+
+
+def checked(check: Callable[[Any], bool], read: Complete) -> Complete:
+    """`read`, for a value `check` accepts (the type's `is_type_of`); graphql-core reports
+    any other, as it would."""
+
+    def complete(value: Any, context: Any) -> Any:
+        if not check(value):
+            raise Unfinished
+        return read(value, context)
+
+    return complete
 
 
 def _merge(plan: FieldPlan, values: dict[str, Any], others: dict[str, Any]) -> dict[str, Any]:
