@@ -8,15 +8,14 @@ into `Post:<id>`, the deleted post gone from the page and evicted from the cache
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.node_clients import npm_installed
+from tests.recipes import Recipe
 from tests.server import LiveServer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "apollo-client"
@@ -27,30 +26,6 @@ PASSWORD = "correct horse battery"  # what LiveServer.signup_and_login uses
 def example() -> Path:
     """The example, ready to run."""
     return npm_installed(EXAMPLE, "the Apollo Client example")
-
-
-class Example:
-    """The running script: one JSON line per step on its stdout."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[dict[str, Any]] = []
-
-    async def next(self, kind: str, timeout: float = 20.0) -> dict[str, Any]:
-        """The next line of `kind`, skipping the others (renders, for instance)."""
-        assert self.process.stdout is not None
-        while True:
-            raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-            if not raw:
-                stderr = await self.process.stderr.read() if self.process.stderr else b""
-                raise AssertionError(
-                    f"example ended before a {kind!r} line: {self.lines}\n{stderr.decode()}"
-                )
-            line: dict[str, Any] = json.loads(raw)
-            self.lines.append(line)
-            assert line["type"] != "error", line
-            if line["type"] == kind:
-                return line
 
 
 async def test_cache_follows_another_users_changes(example: Path, live_server: LiveServer) -> None:
@@ -74,7 +49,7 @@ async def test_cache_follows_another_users_changes(example: Path, live_server: L
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    run = Example(process)
+    run = Recipe(process)
     try:
         logged_in = await run.next("logged-in")
         assert logged_in["user"]["name"] == "Reader"
