@@ -6,6 +6,7 @@ playwright…) is `make test`'s, which first says what the suite uses.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,12 +20,16 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 def planned(target: str, tmp_path: Path) -> str:
     """The commands `make TARGET` would run with a virtual environment not yet made."""
+    # Run by `make test` itself, an inner make would announce its directory first.
+    outer = {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
+    env = {name: value for name, value in os.environ.items() if name not in outer}
     done = subprocess.run(
         ["make", "-n", target, f"VENV={tmp_path / 'fresh-venv'}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return done.stdout
 
