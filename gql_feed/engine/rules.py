@@ -214,11 +214,13 @@ class _Watch:
         self.thread = threading.get_ident()
         self.lock = threading.Lock()
         self.finished = False
+        self.expired = False
 
     def expire(self) -> None:
         """On the timer's thread: interrupt the block if it is still running."""
         with self.lock:
             if not self.finished:
+                self.expired = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self.thread), ctypes.py_object(ValidationTimeout)
                 )
@@ -245,6 +247,9 @@ def deadline(seconds: float | None) -> Iterator[None]:
     boundary that checks for it, and costs nothing until then. It is only ever set while
     the block runs (`_Watch.lock`), and one set just before the block ended is raised by
     `_checkpoint`, still inside it: it can never surface in whatever the thread runs next.
+    An interruption that lands inside a callback the interpreter runs on its own (a weak
+    reference's, during a collection) is swallowed there; the block then ends normally,
+    but past its deadline, and `ValidationTimeout` is raised on leaving it all the same.
     """
     if seconds is None:
         yield
@@ -259,6 +264,8 @@ def deadline(seconds: float | None) -> Iterator[None]:
         timer.cancel()
         watch.finish()
         _checkpoint()
+    if watch.expired:
+        raise ValidationTimeout
 
 
 def timeout_error(seconds: float) -> GraphQLError:
