@@ -65,7 +65,7 @@ test-needs:
 test: test-needs lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# docs/settings.md and docs/errors.md, from the code (tests/test_docs.py fails on drift).
+# docs/settings.md and docs/errors.md, from the code (tests/project/test_docs.py fails on drift).
 docs: $(RUN_STAMP)
 	$(BIN)/python tools/gen_docs.py
 

@@ -10,7 +10,7 @@ every other round drops the reader mid-stream, the rest wait for every event (at
 `--settle` seconds: the servers poll the log only once a minute, so the poll rescues
 nothing). Prints resumes x writes, lost, duplicated and out of order for each bus (all
 must be 0; the exit status is 1 otherwise). Needs PostgreSQL and Redis on 127.0.0.1.
-The short form runs in the suite: tests/test_resume_stress.py.
+The short form runs in the suite: tests/live/test_resume_stress.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.resume_stress import STRESS_ENV, StressResult, busy_cpu, resume_stress
-from tests.server import LiveServer
-from tests.services import fresh_postgres_database, postgres_notify_url, redis_url, unique_channel
+from tests.helpers.resume_stress import STRESS_ENV, StressResult, busy_cpu, resume_stress
+from tests.helpers.server import LiveServer
+from tests.helpers.services import fresh_postgres_database, postgres_notify_url, redis_url, unique_channel
 
 
 def run(bus: str, rounds: int, writes: int, busy: int, settle: float) -> StressResult:

@@ -11,10 +11,10 @@ import pytest
 
 from gql_feed.config import Settings
 from gql_feed.services import throttle
-from tests.asgi import app_client
-from tests.clock import SkippingClock
-from tests.server import TEST_SECRET, LiveServer
-from tests.services import fresh_postgres_database
+from tests.helpers.asgi import app_client
+from tests.helpers.clock import SkippingClock
+from tests.helpers.server import TEST_SECRET, LiveServer
+from tests.helpers.services import fresh_postgres_database
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@
   beside the list, and a code the source sends without a description (or a description
   of a code it no longer sends) stops the generator.
 
-tests/test_docs.py runs `--check`, so a setting or a code added without its docs fails.
+tests/project/test_docs.py runs `--check`, so a setting or a code added without its docs fails.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Says, before `make test` installs or runs anything, what the suite uses and how long it takes.
 
 Standard library only: it runs with the system Python, before the virtual environment
-exists. Each service is looked for where the tests look (tests/services.py and friends),
+exists. Each service is looked for where the tests look (tests/helpers/services.py and friends),
 with the same variables, so what it reports is what the suite will find. It never fails:
 a missing service skips the tests that need it (REQUIRE_SERVICES=1 fails them instead).
 """
@@ -63,7 +63,7 @@ def checks() -> list[tuple[str, bool, str]]:
 def main() -> None:
     print("make test: ruff, mypy, then the whole suite; about 11 minutes on two quiet cores,")
     print("more on busy ones.")
-    print("One file instead: .venv/bin/pytest tests/test_posts.py (after a first `make test`).")
+    print("One file instead: .venv/bin/pytest tests/services/test_posts.py (after a first `make test`).")
     print("It uses, where found (the tests needing one that is missing are skipped;")
     print("REQUIRE_SERVICES=1 makes them fail instead):")
     for name, found, where in checks():

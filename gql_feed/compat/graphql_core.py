@@ -1,6 +1,6 @@
 """graphql-core's private names and undocumented behaviour that gql_feed uses.
 
-Checked against graphql-core 3.3.2; watched by tests/test_compat.py.
+Checked against graphql-core 3.3.2; watched by tests/compat/test_compat.py.
 """
 
 from __future__ import annotations

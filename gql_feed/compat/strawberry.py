@@ -1,10 +1,10 @@
 """strawberry-graphql's private names and undocumented behaviour that gql_feed uses.
 
 Checked against strawberry-graphql 0.341.2 (each entry says so where it differs); watched
-by tests/test_compat.py. Besides the names below, transport/http/view.py overrides methods
+by tests/compat/test_compat.py. Besides the names below, transport/http/view.py overrides methods
 of strawberry's HTTP view that its documentation does not list (`parse_http_body`,
 `parse_multipart`, `execute_operation`, `execute_single`, `should_render_graphql_ide`) and
-calls `parse_json` and `parse_query_params`: tests/test_compat.py watches their signatures.
+calls `parse_json` and `parse_query_params`: tests/compat/test_compat.py watches their signatures.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """uvicorn's undocumented behaviour that gql_feed relies on.
 
-Checked against uvicorn 0.54.0 with ws="websockets-sansio"; watched by tests/test_compat.py.
+Checked against uvicorn 0.54.0 with ws="websockets-sansio"; watched by tests/compat/test_compat.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Readers accept every known version (`read` turns each into the current shape) an
 refuse a newer one with `PayloadError`: the hub logs it and goes on with the next
 event, rather than failing on a field it does not know. A change to the shape means a
 new version here, an upgrade step from the previous one, and a golden payload in
-tests/test_event_payload.py.
+tests/events/test_event_payload.py.
 
 The stored text is `orjson.dumps({"id": N, **body})`, byte for byte (see
 `storage.event_log`), and is decoded once per process however many subscribers it has.

@@ -11,7 +11,7 @@ more there are, the fewer system calls each costs.
 
 Reaching the transport under uvicorn's ASGI `send` is undocumented: `compat.uvicorn.DirectWriter`
 does it, returns None (and the caller keeps to the ordinary ASGI `send`) whenever it
-cannot, and `tests/test_coalesced_writes.py` fails loudly if a default server stops
+cannot, and `tests/live/test_coalesced_writes.py` fails loudly if a default server stops
 taking this path.
 """
 

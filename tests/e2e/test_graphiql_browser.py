@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import screenshot
-from tests.server import LiveServer
+from tests.helpers.server import LiveServer
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect

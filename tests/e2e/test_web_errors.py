@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import screenshot
-from tests.server import LiveServer
+from tests.helpers.server import LiveServer
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import required
+from tests.helpers.services import required
 
 PASSWORD = "correct horse battery staple"
 LIVE_TIMEOUT_MS = 30_000  # a restart plus a few backoff steps

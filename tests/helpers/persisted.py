@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.server import LiveServer
+from tests.helpers.server import LiveServer
 
 JSON = {"content-type": "application/json"}
 

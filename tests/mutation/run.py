@@ -41,30 +41,33 @@ class Target:
 # The module, and the tests that cover it (SQLite and the memory bus where a test offers a
 # choice, PostgreSQL only where the module's rule is about PostgreSQL).
 TARGETS = {
-    "admission": Target("gql_feed/engine/admission.py", ("tests/test_admission.py",)),
-    "tokens": Target("gql_feed/services/tokens.py", ("tests/test_tokens.py",)),
+    "admission": Target("gql_feed/engine/admission.py", ("tests/engine/test_admission.py",)),
+    "tokens": Target("gql_feed/services/tokens.py", ("tests/services/test_tokens.py",)),
     "cost": Target(
         "gql_feed/engine/cost.py",
-        ("tests/test_query_cost.py",),
+        ("tests/engine/test_query_cost.py",),
         ("-k", "not websocket and not responsive", "-m", "not postgres"),
     ),
     "response_cache": Target(
         "gql_feed/engine/response_cache.py",
-        ("tests/test_response_cache_units.py", "tests/test_response_cache_flights.py"),
+        (
+            "tests/engine/test_response_cache_units.py",
+            "tests/engine/test_response_cache_flights.py",
+        ),
     ),
-    "payload": Target("gql_feed/events/payload.py", ("tests/test_event_payload.py",)),
+    "payload": Target("gql_feed/events/payload.py", ("tests/events/test_event_payload.py",)),
     "hub": Target(
         "gql_feed/events/hub.py",
-        ("tests/test_event_hub.py", "tests/test_event_payload.py"),
+        ("tests/events/test_event_hub.py", "tests/events/test_event_payload.py"),
         ("-m", "not postgres and not redis"),
     ),
     "bus": Target(
         "gql_feed/events/bus.py",
         (
-            "tests/test_bus_large_events.py",
-            "tests/test_bus_silence.py",
-            "tests/test_event_bus_publish.py",
-            "tests/test_bus_backends.py",
+            "tests/events/test_bus_large_events.py",
+            "tests/events/test_bus_silence.py",
+            "tests/events/test_event_bus_publish.py",
+            "tests/events/test_bus_backends.py",
         ),
         ("-k", "not redis"),
     ),

@@ -18,7 +18,7 @@ text or not at all:
   (`transport.http.deadlines`).
 
 The hooks this overrides are uvicorn's, not a public API: `compat.uvicorn` names them and
-tests/test_compat.py checks they are still there.
+tests/compat/test_compat.py checks they are still there.
 """
 
 from __future__ import annotations

@@ -1,0 +1,185 @@
+"""The bus proves its subscription alive (README, "Scaling out"): it publishes a heartbeat
+on its channel every 2 s, and when nothing comes back for 6 s it drops the connection and
+subscribes again, then asks the hub to catch up from the log.
+
+The broker here is the in-process one, made deaf on its first connection: it takes every
+publish and delivers nothing, as a broker that silently lost a subscription would. The
+timings are the bus's defaults, so this test takes some 6 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import pytest
+from broadcaster import BroadcastBackend
+from prometheus_client import REGISTRY
+
+from gql_feed.events import bus as bus_module
+from gql_feed.events.backends import MemoryBackend
+from gql_feed.events.bus import HEARTBEAT, EventBus
+from gql_feed.storage.event_log import LoggedEvent
+from tests.helpers.services import unique_channel
+
+
+class DeafBackend(MemoryBackend):
+    """Accepts every publish (noting when) and never delivers one."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.published: list[tuple[float, Any]] = []
+
+    async def publish(self, channel: str, message: Any) -> None:
+        self.published.append((time.monotonic(), message))
+
+
+@pytest.mark.timeout(60)
+async def test_six_seconds_of_silence_make_the_bus_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deaf = DeafBackend("memory://")
+    made: list[BroadcastBackend] = []
+
+    def backend_for(url: str) -> BroadcastBackend:
+        backend = deaf if not made else MemoryBackend(url)
+        made.append(backend)
+        return backend
+
+    connects: list[float] = []
+
+    async def on_connected() -> None:
+        connects.append(time.monotonic())
+
+    async def on_message(message: str) -> None:
+        return None
+
+    bus = EventBus("memory://", unique_channel(), on_message, on_connected)
+    monkeypatch.setattr(bus_module, "backend_for", backend_for)  # for its connections
+    await bus.start()
+    try:
+        async with asyncio.timeout(30):  # a generous bound; about 6 s are expected
+            while len(connects) < 2 or not bus.connected.is_set():
+                await asyncio.sleep(0.05)
+    finally:
+        await bus.stop()
+    assert not bus.connected.is_set()  # stopped: no connection left
+    silence = connects[1] - connects[0]
+    assert silence >= 5.9, f"reconnected after {silence:.2f}s of silence, before 6 s"
+    beats = [at for at, message in deaf.published if message == HEARTBEAT]
+    assert len(beats) >= 3, deaf.published  # at 0, 2 and 4 s at least
+    gaps = [later - earlier for earlier, later in itertools.pairwise(beats)]
+    assert all(1.9 <= gap <= 4.0 for gap in gaps), gaps  # every 2 s (generous above)
+    assert len(made) == 2  # one new connection, which is heard, so no further reconnect
+
+
+class Unreachable(MemoryBackend):
+    async def connect(self) -> None:
+        raise ConnectionRefusedError("no broker here")
+
+
+class RecordedSleeps:
+    """asyncio, as the bus module sees it, whose sleeps are noted and not waited out."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self.enough = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if len(self.sleeps) >= 7:
+            self.enough.set()
+        await asyncio.sleep(0)
+
+
+class Middle:
+    """random.random() at the middle of its range: the jitter factor is then exactly 1."""
+
+    @staticmethod
+    def random() -> float:
+        return 0.5
+
+
+async def test_reconnects_back_off_from_a_fifth_of_a_second_doubling_to_five(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README: the bus reconnects with backoff, 0.2 s doubling up to 5 s (jittered)."""
+    recorded = RecordedSleeps()
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    monkeypatch.setattr(bus_module, "backend_for", Unreachable)
+    monkeypatch.setattr(bus_module, "asyncio", recorded)
+    monkeypatch.setattr(bus_module, "random", Middle)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await recorded.enough.wait()
+    finally:
+        monkeypatch.undo()
+        await bus.stop()
+    assert [round(delay, 6) for delay in recorded.sleeps[:7]] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+    assert not bus.connected.is_set()
+
+
+async def _nothing(*_: object) -> None:
+    return None
+
+
+class RefusesEvents(MemoryBackend):
+    """A broker that takes heartbeats but fails every other publish."""
+
+    async def publish(self, channel: str, message: Any) -> None:
+        if message != HEARTBEAT:
+            raise ConnectionResetError("gone mid-publish")
+        await super().publish(channel, message)
+
+
+def publish_failures() -> float:
+    return REGISTRY.get_sample_value("gql_feed_bus_publish_failures_total") or 0.0
+
+
+async def test_a_publish_that_does_not_go_out_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    event = LoggedEvent(1, '{"id":1}')
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    before = publish_failures()
+    assert await bus.publish(event) is False  # not connected (yet)
+    assert publish_failures() == before + 1
+    monkeypatch.setattr(bus_module, "backend_for", RefusesEvents)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        assert await bus.publish(event) is False  # the broker failed it
+        assert publish_failures() == before + 2
+        assert not bus.connected.is_set()  # and the connection is given up, to be remade
+    finally:
+        await bus.stop()
+
+
+class HeartbeatsFail(MemoryBackend):
+    async def publish(self, channel: str, message: Any) -> None:
+        if message == HEARTBEAT:
+            raise ConnectionResetError("gone mid-heartbeat")
+        await super().publish(channel, message)
+
+
+async def test_a_failed_heartbeat_shows_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/ready and publishers know of a failed heartbeat at once, not after 6 s of silence."""
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    monkeypatch.setattr(bus_module, "backend_for", HeartbeatsFail)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        started = time.monotonic()
+        async with asyncio.timeout(10):
+            while bus.connected.is_set():
+                await asyncio.sleep(0.01)
+        # A generous bound for a busy machine, well short of the 6 s silence.
+        assert time.monotonic() - started < 3.0
+    finally:
+        await bus.stop()

@@ -1,0 +1,164 @@
+"""The per-process hub: every event once, in id order, whatever the bus does."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from gql_feed.events.bus import bus_message
+from gql_feed.events.hub import EventHub
+from gql_feed.storage import event_log
+from gql_feed.storage.database import Database, migrate
+from tests.helpers.events import Collector, log_event
+from tests.helpers.services import unique_channel
+
+
+@pytest.fixture
+async def db(database_url: str) -> Database:
+    database = Database.open(database_url)
+    await migrate(database.engine)
+    yield database  # type: ignore[misc]
+    await database.close()
+
+
+async def started_hub(db: Database, poll_seconds: float = 60.0) -> tuple[EventHub, Collector]:
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=poll_seconds)
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
+    return hub, sink
+
+
+async def test_ids_are_gapless_and_ordered_under_concurrent_writers(db: Database) -> None:
+    events = await asyncio.gather(*(log_event(db, n) for n in range(30)))
+    assert sorted(e.id for e in events) == list(range(1, 31))
+
+
+async def test_payload_is_the_body_with_its_own_id(db: Database) -> None:
+    """Replay sends the stored payload, so it is what `append` returned, and names its id."""
+    now = datetime.now(UTC)
+    bodies: list[dict[str, object]] = [
+        {"action": "CREATED", "post": {"id": 3, "title": 'Quotes " and ünïcödé \u2028'}},
+        {},
+    ]
+    appended = []
+    for body in bodies:
+        async with db.write() as session, session.begin():
+            appended.append(
+                await event_log.append(
+                    session, action="CREATED", post_id=3, occurred_at=now, body=body
+                )
+            )
+    async with db.read() as session:
+        assert list(await event_log.read_after(session, 0, 10)) == appended
+    for event, body in zip(appended, bodies, strict=True):
+        assert event.payload == orjson.dumps({"id": event.id, **body}).decode()
+    async with db.write() as session, session.begin():
+        with pytest.raises(ValueError, match="id"):
+            await event_log.append(
+                session, action="CREATED", post_id=3, occurred_at=now, body={"id": 9}
+            )
+
+
+async def test_out_of_order_and_duplicate_messages(db: Database) -> None:
+    hub, sink = await started_hub(db)
+    try:
+        first, second, third = [await log_event(db, n) for n in range(3)]
+        # The bus brings 3 first: 1 and 2 are committed (gapless ids), so they are read first.
+        await hub._on_bus_message(third.payload)
+        await hub._on_bus_message(first.payload)
+        await hub._on_bus_message(second.payload)
+        await hub._on_bus_message(third.payload)
+        assert sink.ids == [first.id, second.id, third.id]
+    finally:
+        await hub.stop()
+
+
+async def test_large_events_travel_by_id(db: Database) -> None:
+    hub, sink = await started_hub(db)
+    try:
+        big = await log_event(db, 1, content="y" * 8_500)
+        message = bus_message(big)
+        assert message == f"#{big.id}"
+        await hub._on_bus_message(message)
+        assert sink.ids == [big.id]
+    finally:
+        await hub.stop()
+
+
+async def test_poll_catches_events_the_bus_never_brought(db: Database) -> None:
+    hub, sink = await started_hub(db, poll_seconds=0.05)
+    try:
+        lost = [await log_event(db, n) for n in range(3)]
+        for _ in range(100):
+            if len(sink.ids) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert sink.ids == [e.id for e in lost]
+    finally:
+        await hub.stop()
+
+
+async def test_publish_reaches_local_sinks_once(db: Database) -> None:
+    hub, sink = await started_hub(db)
+    try:
+        await asyncio.wait_for(hub.bus.connected.wait(), 5)
+        event = await log_event(db, 7)
+        await hub.publish(event)
+        # A marker that comes over the bus only, after the echo of the first: once it is
+        # delivered, the echo has been handled too (the bus keeps order).
+        marker = await log_event(db, 8)
+        assert await hub.bus.publish(marker)
+        async with asyncio.timeout(10):
+            while marker.id not in sink.ids:
+                await asyncio.sleep(0.01)
+        assert sink.ids == [event.id, marker.id]  # the echo was dropped as a duplicate
+    finally:
+        await hub.stop()
+
+
+async def test_prune_keeps_the_newest(db: Database) -> None:
+    for n in range(5):
+        await log_event(db, n)
+    async with db.write() as session, session.begin():
+        removed = await event_log.prune(session, keep=2)
+    async with db.read() as session:
+        assert await event_log.bounds(session) == (4, 5)
+    assert removed == 3
+
+
+@pytest.mark.redis
+async def test_redis_restart_loses_nothing(db: Database) -> None:
+    """Events committed while the broker is down arrive once it is back, in order, once."""
+    from tests.helpers.redis_server import OwnRedis
+
+    redis = OwnRedis()
+    hub = EventHub(db, redis.url, unique_channel(), poll_seconds=30.0)
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        await asyncio.wait_for(hub.bus.connected.wait(), 10)
+        published = []
+        for n in range(3):
+            published.append(await log_event(db, n))
+            await hub.publish(published[-1])
+        await asyncio.to_thread(redis.stop)
+        # Another process commits while the broker is down: its publish is lost, and
+        # only the reconnect's catch-up from the log (the poll is slow here) brings them.
+        for n in range(3, 6):
+            published.append(await log_event(db, n))
+        assert sink.ids == [e.id for e in published[:3]]
+        await asyncio.to_thread(redis.start)
+        await asyncio.wait_for(hub.bus.connected.wait(), 20)
+        for _ in range(100):
+            if len(sink.ids) >= 6:
+                break
+            await asyncio.sleep(0.1)
+        assert sink.ids == [e.id for e in published]
+    finally:
+        await hub.stop()
+        redis.stop()

@@ -1,0 +1,286 @@
+"""Promises of the README that no other test holds to, each by what a user would see.
+
+Running it: SIGTERM with --workers, /ready naming the database, GQL_FEED_AUTO_MIGRATE and
+`gql-feed migrate`, the development key file, the `.env` file; streams: the end of a
+stream the server closes, the resume cookie, the ticket's life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from gql_feed.services import tickets as tickets_module
+from gql_feed.services.errors import Unauthenticated
+from gql_feed.services.tickets import SPENT, StreamTickets
+from gql_feed.services.tokens import Claims
+from tests.helpers.clock import SkippingClock
+from tests.helpers.server import TLS, LiveServer, server_environ
+from tests.helpers.services import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    POSTGRES_USER,
+    fresh_postgres_database,
+)
+from tests.helpers.streams import multipart, sse, stream_ticket
+from tests.helpers.watchers import metric_samples, ready, wait_until_ready_is
+
+Factory = Callable[..., LiveServer]
+
+
+def children(pid: int) -> set[int]:
+    """Every descendant of `pid`, read from /proc."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            listed = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, listed):
+            found |= {child} | children(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def unprepared(tmp_path: Path, **env: str) -> LiveServer:
+    """A server not yet started, with no JWT secret given (so a development key is made)."""
+    server = LiveServer(tmp_path, env)
+    del server.env["GQL_FEED_JWT_SECRET"]
+    return server
+
+
+# SIGTERM and --workers.
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_reaches_every_worker(tmp_path: Path) -> None:
+    """The main process passes SIGTERM on to each worker, which shuts down gracefully
+    (uvicorn logs "Finished server process [pid]" only at the end of a graceful stop)."""
+    server = LiveServer(tmp_path, {"GQL_FEED_WORKERS": "2", "GQL_FEED_LOG_LEVEL": "info"})
+    server.start(timeout=90)
+    assert server.process is not None
+    main = server.process.pid
+    deadline = time.monotonic() + 60  # generous: workers start a second or so apart
+    workers: set[int] = set()
+    while time.monotonic() < deadline:
+        workers = {pid for pid in children(main) if started_serving(server, pid)}
+        if len(workers) == 2:
+            break
+        time.sleep(0.2)
+    assert len(workers) == 2, (children(main), server.log())
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    server.process = None
+    log = server.log()
+    for pid in workers:
+        assert f"Finished server process [{pid}]" in log, log
+        assert not alive(pid)
+
+
+def started_serving(server: LiveServer, pid: int) -> bool:
+    return f"Started server process [{pid}]" in server.log()
+
+
+# /ready names the database.
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.mark.postgres
+async def test_ready_names_the_database_when_it_is_down(
+    live_server_factory: Factory, postgres_database: str
+) -> None:
+    server = await asyncio.to_thread(live_server_factory, GQL_FEED_DATABASE_URL=postgres_database)
+    await wait_until_ready_is(server, 200)
+    name = postgres_database.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(
+        f"postgresql://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/postgres"
+    )
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await wait_until_ready_is(server, 503)
+        assert await asyncio.to_thread(ready, server) == (
+            503,
+            {"status": "unavailable", "down": ["database"]},
+        )
+        health = await asyncio.to_thread(httpx.get, f"{server.url}/health", timeout=10, verify=TLS)
+        assert health.status_code == 200  # alive, only not ready
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    await wait_until_ready_is(server, 200)
+
+
+# GQL_FEED_AUTO_MIGRATE=false and `gql-feed migrate`.
+
+
+def gql_feed(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gql_feed", *args],
+        env=server_environ(**env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: Path) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}"
+    env = {
+        "GQL_FEED_DATABASE_URL": database,
+        "GQL_FEED_AUTO_MIGRATE": "false",
+        "GQL_FEED_JWT_SECRET": "x" * 40,
+    }
+    refused = gql_feed(tmp_path, "serve", "--port", "1", **env)
+    assert refused.returncode != 0
+    assert "gql-feed migrate" in refused.stdout + refused.stderr, refused
+    migrated = gql_feed(tmp_path, "migrate", **env)
+    assert migrated.returncode == 0, migrated
+    server = LiveServer(tmp_path, env)
+    server.start()
+    try:
+        token, _ = server.signup_and_login()
+        assert server.create_post(token, "On a migrated schema")["title"] == "On a migrated schema"
+    finally:
+        server.stop()
+
+
+# The development key.
+
+
+@pytest.mark.timeout(180)
+def test_the_development_key_is_kept_private_and_shared_by_workers(tmp_path: Path) -> None:
+    key = tmp_path / "dev-key"
+    server = unprepared(tmp_path, GQL_FEED_WORKERS="2", GQL_FEED_JWT_SECRET_FILE=str(key))
+    server.start(timeout=90)
+    try:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        secret = key.read_bytes()
+        assert len(secret.strip()) >= 32
+        token, _ = server.signup_and_login()
+        # Each request on a connection of its own, spread over both workers: every one
+        # verifies the token the other may have signed.
+        for _ in range(20):
+            me = server.graphql("{ me { id } }", None, token)
+            assert "errors" not in me, me
+        server.restart()
+        assert key.read_bytes() == secret  # generated once, kept across restarts
+        assert "errors" not in server.graphql("{ me { id } }", None, token)
+    finally:
+        server.stop()
+
+
+# The .env file.
+
+
+def test_settings_come_from_a_dotenv_file_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("GQL_FEED_MAX_QUERY_COST=7\n")
+    server = LiveServer(tmp_path)
+    server.start()
+    try:
+        body = server.graphql("{ posts(perPage: 5) { posts { id title } } }")
+        [error] = body["errors"]
+        assert error["extensions"]["maxCost"] == 7, body
+    finally:
+        server.stop()
+
+
+# Streams the server ends.
+
+
+async def test_a_stream_the_server_ends_says_why(live_server_factory: Factory) -> None:
+    """On SIGTERM, a multipart stream gets a last part with SHUTTING_DOWN and its closing
+    boundary; an SSE stream a comment saying why, and no `complete`."""
+    server = await asyncio.to_thread(live_server_factory)
+    token, _ = await asyncio.to_thread(server.signup_and_login)
+    async with multipart(server, token) as parts, sse(server, token=token) as events:
+        assert events.response.status_code == 200
+        assert parts.response.status_code == 200
+        await wait_for_streams(server, 2)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        rest = (await parts.rest(timeout=30)).decode()
+        lines = [line async for line in events.response.aiter_lines()]
+    assert '"code":"SHUTTING_DOWN"' in rest.replace(" ", ""), rest
+    assert '"payload":null' in rest.replace(" ", ""), rest
+    assert rest.rstrip().endswith("--graphql--"), rest
+    comments = [line for line in lines if line.startswith(": ")]
+    assert any("shutting down" in line.lower() for line in comments), lines
+    assert not any(line.startswith("event: complete") for line in lines), lines
+    await asyncio.to_thread(server.process.wait, 30)
+    server.process = None
+
+
+async def wait_for_streams(server: LiveServer, count: int) -> None:
+    async with asyncio.timeout(30):
+        while (await asyncio.to_thread(metric_samples, server)).get(
+            "gql_feed_live_subscriptions", 0
+        ) < count:
+            await asyncio.sleep(0.05)
+
+
+# Stream tickets: the resume cookie, and 60 seconds of life.
+
+
+async def test_the_resume_cookie_is_strict_and_http_only(live_server: LiveServer) -> None:
+    token, _ = await asyncio.to_thread(live_server.signup_and_login)
+    ticket = await stream_ticket(live_server, token)
+    async with sse(live_server, ticket=ticket) as stream:
+        assert stream.response.status_code == 200
+        cookie = stream.response.headers["set-cookie"]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+    assert {"httponly", "samesite", "path", "max-age"} <= attributes, cookie
+    assert "samesite=strict" in cookie.lower().replace(" ", ""), cookie
+    assert "path=/graphql" in cookie.lower().replace(" ", ""), cookie
+
+
+@pytest.fixture
+def ticket_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
+    clock = SkippingClock()
+    monkeypatch.setattr(tickets_module, "time", clock)
+    return clock
+
+
+async def test_a_ticket_lives_60_seconds(ticket_clock: SkippingClock) -> None:
+    tickets = StreamTickets("ticket-test-secret-0123456789abcdef0123", "gql_feed", "gql_feed")
+    login = Claims(7, datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1))
+    early, _ = tickets.issue(login)
+    late, expires_at = tickets.issue(login)
+    assert 59 <= (expires_at - datetime.now(UTC)).total_seconds() <= 60
+    ticket_clock.advance(58)
+    assert (await tickets.admit(early, {})).claims.user_id == 7
+    ticket_clock.advance(3)
+    with pytest.raises(Unauthenticated) as raised:
+        await tickets.admit(late, {})
+    assert raised.value.message == SPENT
+    # Never beyond the login it came from.
+    short = Claims(7, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20))
+    _, capped = tickets.issue(short)
+    assert capped == short.expires_at
