@@ -38,6 +38,12 @@ def planned(target: str, tmp_path: Path) -> str:
 
 def test_make_run_installs_the_servers_lock_only(tmp_path: Path) -> None:
     commands = planned("run", tmp_path)
+    # uv installs the lock, and pip installs uv: each from a lock with hashes.
+    assert (
+        "pip install -q --disable-pip-version-check --require-hashes -r requirements-installer.txt"
+        in commands
+    )
+    assert "uv pip install -q --python" in commands
     assert "--require-hashes -r requirements.txt" in commands
     assert "requirements-dev.txt" not in commands
     # setuptools' boxed notice about editable installs is silenced, nothing else.
