@@ -26,7 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.helpers.resume_stress import STRESS_ENV, StressResult, busy_cpu, resume_stress
 from tests.helpers.server import LiveServer
-from tests.helpers.services import fresh_postgres_database, postgres_notify_url, redis_url, unique_channel
+from tests.helpers.services import (
+    fresh_postgres_database,
+    postgres_notify_url,
+    redis_url,
+    unique_channel,
+)
 
 
 def run(bus: str, rounds: int, writes: int, busy: int, settle: float) -> StressResult:

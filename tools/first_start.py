@@ -2,13 +2,14 @@
 
     python3 tools/first_start.py [--repo PATH_OR_URL] [--plain-pip] [--keep]
 
-The clone goes to a fresh temporary folder and pip runs with PIP_NO_CACHE_DIR=1, so every
-dependency is downloaded again, as on a machine that never installed them. Prints the
-seconds to the clone, to the end of the install (the server's first log line) and to the
-first 200, then stops the server; and the CPU time make and pip used, since on a shared,
-busy machine the wall time says more about the neighbours than about the install.
-`--plain-pip` ignores this machine's pip configuration (extra indexes, find-links), so pip
-reads PyPI alone, as on a machine set up by no one. Standard library only, like a fresh
+The clone goes to a fresh temporary folder and pip and uv run without their caches
+(PIP_NO_CACHE_DIR=1, UV_NO_CACHE=1), so every dependency is downloaded again, as on a
+machine that never installed them. Prints the seconds to the clone, to the end of the
+install (the server's first log line) and to the first 200, then stops the server; and
+the CPU time make, pip and uv used, since on a shared, busy machine the wall time says
+more about the neighbours than about the install. `--plain-pip` ignores this machine's
+pip and uv configuration (extra indexes, find-links), so both read PyPI alone, as on a
+machine set up by no one. Standard library only, like a fresh
 machine.
 """
 
@@ -59,10 +60,10 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="gql_feed-first-start-"))
     clone = folder / "gql_feed"
     port = free_port()
-    env = {**os.environ, "PIP_NO_CACHE_DIR": "1", "PYTHONPATH": ""}
+    env = {**os.environ, "PIP_NO_CACHE_DIR": "1", "UV_NO_CACHE": "1", "PYTHONPATH": ""}
     if args.plain_pip:
-        env = {name: value for name, value in env.items() if not name.startswith("PIP_")}
-        env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_CACHE_DIR="1")
+        env = {k: v for k, v in env.items() if not k.startswith(("PIP_", "UV_"))}
+        env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_CACHE_DIR="1", UV_NO_CACHE="1")
     started = time.monotonic()
     subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)  # noqa: S603, S607
     cloned = time.monotonic() - started

@@ -63,7 +63,8 @@ def checks() -> list[tuple[str, bool, str]]:
 def main() -> None:
     print("make test: ruff, mypy, then the whole suite; about 11 minutes on two quiet cores,")
     print("more on busy ones.")
-    print("One file instead: .venv/bin/pytest tests/services/test_posts.py (after a first `make test`).")
+    print("One file instead (after a first `make test`):")
+    print("  .venv/bin/pytest tests/services/test_posts.py")
     print("It uses, where found (the tests needing one that is missing are skipped;")
     print("REQUIRE_SERVICES=1 makes them fail instead):")
     for name, found, where in checks():
