@@ -66,15 +66,20 @@ async def signup(server: LiveServer) -> tuple[str, str]:
     return await asyncio.to_thread(server.signup_and_login)
 
 
+def metric_samples(server: LiveServer) -> dict[str, float]:
+    """Every sample of GET /metrics, by its name with labels (`x_bucket{le="0.1"}`)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=TLS).text
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
 def gauges(server: LiveServer) -> dict[str, float]:
     """The gql_feed_live_* samples of GET /metrics."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=TLS).text
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("gql_feed_live_"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
+    return {k: v for k, v in metric_samples(server).items() if k.startswith("gql_feed_live_")}
 
 
 async def wait_for_gauges(

@@ -155,17 +155,6 @@ def assert_per_post_order(watcher: Watcher) -> None:
 # The operations endpoints.
 
 
-def metric_samples(server: LiveServer) -> dict[str, float]:
-    """Every sample of GET /metrics, by its name with labels (`x_bucket{le="0.1"}`)."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=TLS).text
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
-
-
 def ready(server: LiveServer) -> tuple[int, dict[str, Any]]:
     response = httpx.get(f"{server.url}/ready", timeout=10, verify=TLS)
     body: dict[str, Any] = response.json()

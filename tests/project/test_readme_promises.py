@@ -26,6 +26,7 @@ from gql_feed.services.errors import Unauthenticated
 from gql_feed.services.tickets import SPENT, StreamTickets
 from gql_feed.services.tokens import Claims
 from tests.helpers.clock import SkippingClock
+from tests.helpers.live import metric_samples
 from tests.helpers.server import TLS, LiveServer, server_environ
 from tests.helpers.services import (
     POSTGRES_HOST,
@@ -34,7 +35,7 @@ from tests.helpers.services import (
     fresh_postgres_database,
 )
 from tests.helpers.streams import multipart, sse, stream_ticket
-from tests.helpers.watchers import metric_samples, ready, wait_until_ready_is
+from tests.helpers.watchers import ready, wait_until_ready_is
 
 Factory = Callable[..., LiveServer]
 

@@ -13,8 +13,8 @@ import httpx
 
 from gql_feed.config import Settings
 from tests.helpers.asgi import app_client, codes, create_post, login, signup, user_with_token
+from tests.helpers.live import metric_samples
 from tests.helpers.server import TLS, LiveServer
-from tests.helpers.watchers import metric_samples
 
 Factory = Callable[..., LiveServer]
 PAGE = "query { posts(page: 1, perPage: 10) { totalPosts posts { id title } } }"
