@@ -27,6 +27,8 @@ MULTIPART_PARAMETER = ("subscriptionspec", "1.0")
 MAX_HEADER_CHARS = 4096
 # Subscriptions: between equal weights and positions, SSE first.
 STREAM_TYPES = (EVENT_STREAM, MULTIPART)
+# HTTP token characters (RFC 9110), for parsing a content type as browsers do.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +168,14 @@ def _split(text: str, separator: str) -> list[str]:
         current.append(char)
     parts.append("".join(current))
     return [part for part in (p.strip() for p in parts) if part]
+
+
+def media_type(content_type: str) -> str | None:
+    """`type/subtype` of a `Content-Type` value, lower-cased; None when it does not parse.
+    One reading for the CSRF check and the streams' body sniffing, so they never disagree
+    about what a request declared."""
+    essence = content_type.split(";", 1)[0].strip(" \t\r\n")
+    type_, slash, subtype = essence.partition("/")
+    if not slash or not type_ or not subtype or not set(type_ + subtype) <= _TOKEN:
+        return None
+    return essence.lower()

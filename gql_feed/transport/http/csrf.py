@@ -11,12 +11,12 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gql_feed.transport.negotiation import media_type
+
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
 SIMPLE_CONTENT_TYPES = ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded")
 # What makes a GET an operation rather than a visit to GraphiQL.
 OPERATION_PARAMS = ("query", "extensions", "documentId")
-# HTTP token characters (RFC 9110), for parsing a content type as browsers do.
-_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 class CsrfGuard:
@@ -57,7 +57,7 @@ def _needs_preflight_header(scope: Scope) -> bool:
         return False
     content_type = headers.get("content-type")
     if content_type is not None:
-        essence = _mime_essence(content_type)
+        essence = media_type(content_type)
         # Browsers cannot send an unparsable content type without a preflight either.
         if essence is None or essence not in SIMPLE_CONTENT_TYPES:
             return False
@@ -65,12 +65,3 @@ def _needs_preflight_header(scope: Scope) -> bool:
         params = QueryParams(scope.get("query_string", b""))
         return any(name in params for name in OPERATION_PARAMS)
     return True
-
-
-def _mime_essence(value: str) -> str | None:
-    """`type/subtype` of a content type, lower-cased; None when it does not parse."""
-    essence = value.split(";", 1)[0].strip(" \t\r\n")
-    type_, slash, subtype = essence.partition("/")
-    if not slash or not type_ or not subtype or not set(type_ + subtype) <= _TOKEN:
-        return None
-    return essence.lower()

@@ -22,7 +22,7 @@ from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.parsing import off_loop
 from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.requests import OFF_LOOP_JSON_BYTES
-from gql_feed.transport.negotiation import accepted
+from gql_feed.transport.negotiation import JSON, accepted, media_type
 
 Parse = Callable[[str], Awaitable[DocumentNode]]
 
@@ -77,8 +77,7 @@ class StreamChoice:
 
 
 def _is_json(scope: Scope) -> bool:
-    content_type = Headers(scope=scope).get("content-type", "")
-    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+    return media_type(Headers(scope=scope).get("content-type", "")) == JSON
 
 
 async def _read(receive: Receive) -> tuple[bytes, list[Message]]:
