@@ -8,8 +8,8 @@ the client-chosen operation name is added only when `trace_operation_name` asks,
 makes names of unbounded variety), with `graphql.operation.type`, `graphql.operation.name`
 and, when `trace_document` asks, `graphql.document` with every literal replaced
 (`engine.sanitized`). An operation answered with errors ends with status ERROR and an
-`error.type` (its first error's `extensions.code`); a resolver's exception is recorded as
-an exception event.
+`error.type` (its first error's `extensions.code`); what a resolver raised unexpectedly
+(answered as INTERNAL_SERVER_ERROR) is recorded as an exception event.
 
 Its parent is the W3C trace context the request's headers carry (`traceparent`,
 `tracestate`, baggage: the global propagator's), read from the HTTP request, or from a
@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 from gql_feed.config import Settings
 from gql_feed.engine.sanitized import sanitized
 from gql_feed.observability.tracing import TRACER, tracing_on
+from gql_feed.services.errors import FeedError
 
 UNKNOWN_NAME = "GraphQL Operation"
 
@@ -65,6 +66,10 @@ class Trace:
 
     def fail(self, errors: Sequence[GraphQLError]) -> None:
         """The operation was answered with these errors."""
+
+    def raised(self, errors: Sequence[GraphQLError]) -> None:
+        """These errors, before they are made fit for a client: what a resolver raised
+        unexpectedly becomes an exception event (a refusal of ours is an outcome, not one)."""
 
     def refuse(self, error: BaseException) -> None:
         """The operation was refused before it ran (its transport answers the refusal)."""
@@ -150,14 +155,15 @@ class OperationTrace(Trace):
     def fail(self, errors: Sequence[GraphQLError]) -> None:
         if not errors:
             return
-        span = self.span
+        error_type = error_type_of(errors[0])
+        self.span.set_attribute("error.type", error_type)
+        self.span.set_status(trace.StatusCode.ERROR, error_type)
+
+    def raised(self, errors: Sequence[GraphQLError]) -> None:
         for error in errors:
             original = error.original_error
-            if original is not None and not isinstance(original, GraphQLError):
-                span.record_exception(original)
-        error_type = error_type_of(errors[0])
-        span.set_attribute("error.type", error_type)
-        span.set_status(trace.StatusCode.ERROR, error_type)
+            if original is not None and not isinstance(original, GraphQLError | FeedError):
+                self.span.record_exception(original)
 
     def refuse(self, error: BaseException) -> None:
         code = getattr(error, "code", None)
@@ -188,6 +194,8 @@ def error_type_of(error: GraphQLError) -> str:
     if isinstance(code, str):
         return code
     original = error.original_error
+    if isinstance(original, FeedError):
+        return original.code
     return _qualified_name(type(original if original is not None else error))
 
 
