@@ -46,49 +46,52 @@ from gql_feed.observability.tracing import tracing_on
 logger = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_NAME = "gql_feed"
-# The SDK's name for a service nobody named.
+# The SDK's name for a service nobody named (`unknown_service:python3`, say).
 UNNAMED_SERVICE = "unknown_service"
 # The only OTLP transport installed (the gRPC exporter would pull in grpcio).
 OTLP_PROTOCOL = "http/protobuf"
 
 
-def exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
+def exporter_names(environ: Mapping[str, str]) -> list[str]:
     """The exporters `OTEL_TRACES_EXPORTER` names (none by default); ConfigError for a
-    name or an OTLP protocol this server does not ship."""
-    names = [
-        name.strip().lower()
-        for name in environ.get(OTEL_TRACES_EXPORTER, "none").split(",")
-        if name.strip()
-    ]
-    chosen: list[SpanExporter] = []
-    for name in names:
-        if name == "none":
+    name or an OTLP protocol this server does not ship, so that `gql-feed serve` refuses
+    them at once, as it refuses a wrong setting."""
+    names = []
+    for part in environ.get(OTEL_TRACES_EXPORTER, "none").split(","):
+        name = part.strip().lower()
+        if name in ("", "none"):
             continue
-        if name == "otlp":
-            protocol = environ.get(
-                OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-                environ.get(OTEL_EXPORTER_OTLP_PROTOCOL, OTLP_PROTOCOL),
-            )
-            if protocol.strip().lower() != OTLP_PROTOCOL:
-                raise ConfigError(
-                    f"OTLP over {protocol!r} is not installed: unset "
-                    f"{OTEL_EXPORTER_OTLP_PROTOCOL} or set it to {OTLP_PROTOCOL}."
-                )
-            chosen.append(OTLPSpanExporter())  # reads OTEL_EXPORTER_OTLP_[TRACES_]*
-        elif name == "console":
-            chosen.append(ConsoleSpanExporter())
-        else:
+        if name not in ("otlp", "console"):
             raise ConfigError(
                 f"{OTEL_TRACES_EXPORTER}={name!r}: this server exports traces with "
                 "'otlp' (OTLP over HTTP), 'console' or 'none'."
             )
-    return chosen
+        names.append(name)
+    if "otlp" in names:
+        protocol = environ.get(
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+            environ.get(OTEL_EXPORTER_OTLP_PROTOCOL, OTLP_PROTOCOL),
+        )
+        if protocol.strip().lower() != OTLP_PROTOCOL:
+            raise ConfigError(
+                f"OTLP over {protocol!r} is not installed: unset "
+                f"{OTEL_EXPORTER_OTLP_PROTOCOL} or set it to {OTLP_PROTOCOL}."
+            )
+    return names
+
+
+def exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
+    """The exporters the environment names, each configured by its own variables."""
+    return [
+        OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()  # OTLP reads its env
+        for name in exporter_names(environ)
+    ]
 
 
 def service_resource() -> Resource:
     """The SDK's resource from the environment, named `gql_feed` unless it names itself."""
     detected = Resource.create()
-    if detected.attributes.get(SERVICE_NAME, UNNAMED_SERVICE) == UNNAMED_SERVICE:
+    if str(detected.attributes.get(SERVICE_NAME, UNNAMED_SERVICE)).startswith(UNNAMED_SERVICE):
         return detected.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
     return detected
 
