@@ -19,9 +19,12 @@ from graphql import GraphQLError
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
+from strawberry.extensions.tracing import OpenTelemetryExtension
 
 from gql_feed.engine import tracing
 from gql_feed.engine.errors import ErrorCodes
+from gql_feed.engine.executable import build_schema
+from gql_feed.engine.extensions import schema_extensions
 from tests.live_helpers import LEGACY_WS, TRANSPORT_WS, raw_client
 from tests.observability.traced_server import (
     EVENTS,
@@ -405,3 +408,24 @@ async def test_a_multipart_subscription_is_traced(
         span = only_operation(spans.get_finished_spans(), "subscription")
     assert attributes(span)["graphql.operation.name"] == "Feed"
     assert attributes(span)["http.request.method"] == "POST"
+
+
+# Beside strawberry's own tracing extension.
+
+
+async def test_strawberrys_own_tracing_extension_still_works_beside(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    """A user may add it: its spans come too, and the operation's own span is unchanged."""
+    settings = traced_settings("sqlite+aiosqlite://", tmp_path)
+    schema = build_schema([*schema_extensions(settings), OpenTelemetryExtension])
+    with tracing.operation({"type": "http", "headers": []}, settings):
+        result = await schema.execute("query Typename { __typename }")
+    assert result.errors is None
+    assert result.data == {"__typename": "Query"}
+    finished = spans.get_finished_spans()
+    operation = only_operation(
+        [s for s in finished if "graphql.operation.type" in attributes(s)], "query"
+    )
+    assert attributes(operation)["graphql.operation.name"] == "Typename"
+    assert "GraphQL Query: Typename" in {span.name for span in finished}
