@@ -137,6 +137,8 @@ class OperationTrace(Trace):
 
     def identify(self, kind: str, name: str | None, document: DocumentNode | None) -> None:
         span = self.span
+        if not span.is_recording():  # not sampled: nothing to print the document for
+            return
         attributes: dict[str, AttributeValue] = {"graphql.operation.type": kind}
         if name:
             attributes["graphql.operation.name"] = name

@@ -25,6 +25,8 @@ from gql_feed.engine import tracing
 from gql_feed.engine.errors import ErrorCodes
 from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import schema_extensions
+from gql_feed.engine.phase_spans import PhaseSpans
+from gql_feed.live.hooks import acts_while_executing
 from tests.live_helpers import LEGACY_WS, TRANSPORT_WS, raw_client
 from tests.observability.traced_server import (
     EVENTS,
@@ -161,7 +163,8 @@ async def test_database_statements_are_spans_under_the_operation(
         assert "errors" not in body, body
         finished = list(spans.get_finished_spans())
     span = only_operation(finished, "query")
-    statements = [s for s in children_of(finished, span) if "db.system" in attributes(s)]
+    (execution,) = [s for s in children_of(finished, span) if s.name == "graphql.execute"]
+    statements = [s for s in children_of(finished, execution) if "db.system" in attributes(s)]
     assert statements, [s.name for s in finished]
     assert {attributes(s)["db.system"] for s in statements} == {"postgresql"}
     assert all(s.context.trace_id == span.context.trace_id for s in statements)  # type: ignore[union-attr]
@@ -429,3 +432,14 @@ async def test_strawberrys_own_tracing_extension_still_works_beside(
     )
     assert attributes(operation)["graphql.operation.name"] == "Typename"
     assert "GraphQL Query: Typename" in {span.name for span in finished}
+
+
+def test_live_events_run_no_extension_hooks_for_tracing(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    """The steps' spans come without an `on_execute` hook: each live event still runs its
+    group's executor directly (`live.hooks`), tracing on or off."""
+    settings = traced_settings("sqlite+aiosqlite://", tmp_path)
+    extensions = schema_extensions(settings)
+    assert PhaseSpans in extensions  # tracing is on (the fixture's provider)
+    assert not acts_while_executing(build_schema(extensions))
