@@ -59,7 +59,7 @@ PARTS = [
     ("  completing the posts (short path)", "gql_feed/engine/execution.py", "read"),
     ("JSON encoding", "~", "<orjson.dumps>"),
     ("the operation's span (engine.tracing)", "gql_feed/engine/tracing.py", "__init__"),
-    ("  the steps' spans (engine.phase_spans)", "gql_feed/engine/phase_spans.py", "on_execute"),
+    ("  the execution's span (engine.phase_spans)", "gql_feed/engine/phase_spans.py", "executed"),
 ]
 
 

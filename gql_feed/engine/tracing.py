@@ -32,6 +32,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.util.types import AttributeValue
 
 from gql_feed.config import Settings
+from gql_feed.engine.analysis import DocumentAnalysis
 from gql_feed.engine.sanitized import sanitized
 from gql_feed.observability.tracing import TRACER, tracing_on
 from gql_feed.services.errors import FeedError
@@ -63,6 +64,10 @@ class Trace:
         self, kind: OperationType, definition: OperationDefinitionNode, document: DocumentNode
     ) -> None:
         """`identify`, from an operation the engine has analysed already."""
+
+    def identify_analysed(self, document: DocumentAnalysis, name: str | None) -> None:
+        """`identify`, from a document's analysis and the operation name a request gave
+        (an answer taken from the response cache runs no extension that would say)."""
 
     def fail(self, errors: Sequence[GraphQLError]) -> None:
         """The operation was answered with these errors."""
@@ -153,6 +158,11 @@ class OperationTrace(Trace):
     ) -> None:
         name = definition.name.value if definition.name is not None else None
         self.identify(kind.value, name, document)
+
+    def identify_analysed(self, document: DocumentAnalysis, name: str | None) -> None:
+        facts = document.operation(name)
+        if facts is not None:
+            self.identify_operation(facts.kind, facts.definition, document.document)
 
     def fail(self, errors: Sequence[GraphQLError]) -> None:
         if not errors:

@@ -141,14 +141,7 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
             request_data.variables = declared_only(
                 document.document, request_data.operation_name, request_data.variables
             )
-            trace = tracing.current()
-            facts = (
-                None
-                if trace is tracing.UNTRACED
-                else document.operation(request_data.operation_name)
-            )
-            if facts is not None:  # a kept answer runs no extension to say what it is
-                trace.identify_operation(facts.kind, facts.definition, document.document)
+            tracing.current().identify_analysed(document, request_data.operation_name)
         if is_paced_write(document, request_data.operation_name, context.claims):
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")

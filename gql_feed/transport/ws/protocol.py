@@ -239,13 +239,13 @@ class LiveProtocol(ABC):
         request, operation = prepared
         if self.connection.closing or self.active.get(op_id) is not starting:
             return
-        if not isinstance(operation, Invalid):
-            tracing.current().identify_operation(
-                operation.kind, operation.definition, operation.document
-            )
         if isinstance(operation, Invalid):
             self._fail(op_id, starting, operation.errors)
-        elif operation.kind is OperationType.SUBSCRIPTION:
+            return
+        tracing.current().identify_operation(
+            operation.kind, operation.definition, operation.document
+        )
+        if operation.kind is OperationType.SUBSCRIPTION:
             self._subscribe(op_id, starting, operation, request, claims)
         elif operation.sends_upload(request.variables):
             self._fail(op_id, starting, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
