@@ -7,7 +7,11 @@ then cProfile's cumulative time per request for the parts of the path (a functio
 absent from this version of the code shows as "-"). Profiling about doubles every
 figure; compare the shares, and runs of this script with each other.
 
-python bench/profile_read.py [--requests 2000]
+With `--tracing`, a tracer provider is installed first, as `OTEL_TRACES_EXPORTER` would
+install one, sampling every trace (or `--sample` of them) into a batch processor whose
+exporter drops the spans: what tracing costs the request path, without a collector.
+
+python bench/profile_read.py [--requests 2000] [--tracing [--sample 1.0]]
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ PARTS = [
     ),
     ("  completing the posts (short path)", "gql_feed/engine/execution.py", "read"),
     ("JSON encoding", "~", "<orjson.dumps>"),
+    ("the operation's span (engine.tracing)", "gql_feed/engine/tracing.py", "__init__"),
+    ("  the execution's span (engine.phase_spans)", "gql_feed/engine/phase_spans.py", "executed"),
 ]
 
 
@@ -139,10 +145,36 @@ def report(profile: cProfile.Profile, count: int) -> None:
         print(f"{label:<45} {figure}")
 
 
+def install_tracing(sample: float) -> None:
+    """Tracing on, as the application's start-up would turn it on, exporting nowhere."""
+    from collections.abc import Sequence
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(sample)))
+    provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    trace.set_tracer_provider(provider)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--tracing", action="store_true", help="trace every read, export none")
+    parser.add_argument("--sample", type=float, default=1.0, help="with --tracing: the share")
     args = parser.parse_args()
+    if args.tracing:
+        install_tracing(args.sample)
     folder = Path(tempfile.mkdtemp(prefix="gql_feed_profile_"))
     os.environ.update(
         {
@@ -165,7 +197,8 @@ async def main() -> None:
         started = time.perf_counter()
         await requests(app, token, args.requests)
         elapsed = time.perf_counter() - started
-        print(f"{elapsed / args.requests * 1e6:.0f} us per executed read, unprofiled")
+        tracing = f"tracing on, {args.sample:.0%} sampled" if args.tracing else "tracing off"
+        print(f"{elapsed / args.requests * 1e6:.0f} us per executed read, unprofiled ({tracing})")
         profile = cProfile.Profile()
         profile.enable()
         await requests(app, token, args.requests)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gql_feed.config import ConfigError, Settings
 from gql_feed.logs import logging_config
+from gql_feed.observability.setup import exporter_names
 from gql_feed.transport.http.protocol import FeedHttpProtocol
 
 
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = Settings(**{key: value for key, value in flags.items() if value is not None})
+        exporter_names(os.environ)  # the OTEL_* variables that choose where traces go
     except (ConfigError, ValidationError) as error:
         # A wrong setting is the operator's to fix: say which and how, without a traceback.
         sys.stderr.write(f"gql-feed: cannot start: {describe(error)}\n")

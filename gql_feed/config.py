@@ -254,6 +254,15 @@ class Settings(BaseSettings):
     """Queries that may start per turn of the event loop while a mutation is under way, `0.25`
     being one every fourth turn."""
 
+    # Traces (engine.tracing): where they go is the standard OTEL_* variables' business
+    # (docs/observability.md); these say what an operation's span shows.
+    trace_operation_name: bool = False
+    """Name each operation's span `{type} {operationName}` rather than `{type}`. Off by default:
+    clients choose the names, so they make span names of unbounded variety."""
+    trace_document: bool = False
+    """Record each operation's document as `graphql.document`, every literal in it replaced by
+    `?` (variables are never recorded)."""
+
     @field_validator("gc_thresholds", mode="before")
     @classmethod
     def _three_thresholds(cls, value: object) -> tuple[int, ...]:

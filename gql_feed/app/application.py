@@ -9,6 +9,7 @@ from pathlib import Path
 
 import strawberry
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -27,6 +28,7 @@ from gql_feed.engine.priority import WritesFirst
 from gql_feed.engine.response_cache import InvalidatingPublisher, ResponseCache
 from gql_feed.events.hub import EventHub
 from gql_feed.logs import shown_url
+from gql_feed.observability.setup import Tracing
 from gql_feed.runtime import heap
 from gql_feed.runtime.shutdown import close_sockets_first_on_sigterm
 from gql_feed.runtime.switching import prompt_threads
@@ -124,6 +126,8 @@ def build_services(
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    # First: whether tracing is on decides the schema's extensions (`schema_extensions`).
+    tracing = Tracing.from_environment()
     db = Database.open(settings.database_url)
     # One parser, validation cache and cost for the schema and the HTTP view's batches.
     checks = DocumentChecks.for_settings(settings)
@@ -154,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tracing.instrument(sql_engines(db))
         if settings.auto_migrate:
             await migrate(db.engine)
         else:
@@ -180,6 +185,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             images.close()
             services.accounts.passwords.close()
             await services.accounts.throttle.counts.close()
+            tracing.close()  # last: the spans of everything above are flushed
 
     async def upload(request: Request) -> Response:
         name = request.path_params["name"]
@@ -280,6 +286,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.schema = schema
     app.state.priority = priority
     return app
+
+
+def sql_engines(db: Database) -> list[Engine]:
+    """Every SQLAlchemy engine the database goes through (on SQLite, its threads' too)."""
+    engines = [db.engine.sync_engine, db.write_engine.sync_engine]
+    for reader in (db.sqlite_reader, db.sqlite_writer):
+        if reader is not None:
+            engines.append(reader.engine)
+            if reader.here is not None:
+                engines.append(reader.here)
+    return list({id(engine): engine for engine in engines}.values())
 
 
 def export_schema() -> str:

@@ -15,6 +15,7 @@ from graphql import GraphQLError
 
 from gql_feed.compat.graphql_core import validation_aborted
 from gql_feed.compat.strawberry import ErrorsExtension
+from gql_feed.engine import tracing
 from gql_feed.services.errors import BadUserInput, FeedError, TooManyAttempts
 
 logger = logging.getLogger(__name__)
@@ -96,4 +97,5 @@ class ErrorCodes(ErrorsExtension):
         self.hide_suggestions = hide_suggestions
 
     def process(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        tracing.current().raised(errors)  # the last place the exceptions themselves are seen
         return classify_all(errors, hide_suggestions=self.hide_suggestions)

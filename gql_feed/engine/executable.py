@@ -5,21 +5,32 @@ decided here, so the types never depend on the engine."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from gql_feed.compat.strawberry import graphql_schema
+from gql_feed.engine import tracing
 from gql_feed.engine.execution import FeedExecutor
 from gql_feed.schema.policies import field_policies
 from gql_feed.schema.root import Mutation, Query, Subscription
 
 
 class QuietErrors(strawberry.Schema):
-    """Known refusals are not server errors: log only what was unexpected (engine.errors)."""
+    """Known refusals are not server errors: log only what was unexpected (engine.errors).
+
+    Every executed operation's errors reach its trace (`engine.tracing`) from here: a
+    document that does not parse is answered without the extensions seeing its result."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            tracing.current().fail(result.errors)
+        return result
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -38,6 +38,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from graphql import (
@@ -53,6 +54,7 @@ from graphql import (
     is_leaf_type,
     visit,
 )
+from graphql.execution import ExecutionResult, ExperimentalIncrementalExecutionResults
 from graphql.pyutils import AwaitableOrValue, Path
 
 from gql_feed.compat.graphql_core import FieldDetailsList, FieldsExecutor, GroupedFieldSet
@@ -69,6 +71,8 @@ from gql_feed.engine.completion import (
     not_awaitable,
     nullable,
 )
+from gql_feed.engine.phase_spans import executed
+from gql_feed.observability.tracing import tracing_on
 from gql_feed.schema.policies import context_reader
 
 
@@ -175,6 +179,14 @@ class FeedExecutor(FieldsExecutor):
         # Plans by the identity of graphql-core's memoized grouped field set (the same
         # object for every item of a list), kept with the set so that its id stays valid.
         self._plans: dict[int, tuple[GraphQLObjectType, GroupedFieldSet, FieldPlan | None]] = {}
+
+    def execute_operation(
+        self, serially: bool | None = None
+    ) -> AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]:
+        """graphql-core's, within a `graphql.execute` span while tracing is on."""
+        if not tracing_on():
+            return super().execute_operation(serially)
+        return executed(partial(super().execute_operation, serially))
 
     def object_fields(
         self,

@@ -33,8 +33,10 @@ from gql_feed.config import Settings
 from gql_feed.engine.cost import QueryCost, cost_error
 from gql_feed.engine.errors import ErrorCodes, classify
 from gql_feed.engine.parsing import OFF_LOOP_CHARS, DocumentParser, ValidationResults, off_loop
+from gql_feed.engine.phase_spans import PhaseSpans
 from gql_feed.engine.rules import document_limits
 from gql_feed.engine.variables import NUL, ON_LOOP_ITEMS, declared_only, holds_nul, nul_paths
+from gql_feed.observability.tracing import tracing_on
 
 ExtensionFactory = Callable[[], SchemaExtension]
 
@@ -250,9 +252,11 @@ def schema_extensions(
     settings: Settings, checks: DocumentChecks | None = None
 ) -> list[ExtensionFactory]:
     """Factories, not instances: strawberry makes fresh extensions for every operation.
-    `checks` should be the one the HTTP view checks whole batches with."""
+    `checks` should be the one the HTTP view checks whole batches with. While tracing is
+    on (decided when the schema is built), every step is a span first of all."""
     checks = checks or DocumentChecks.for_settings(settings)
-    extensions: list[ExtensionFactory] = [
+    extensions: list[ExtensionFactory] = [PhaseSpans] if tracing_on() else []
+    extensions += [
         partial(ErrorCodes, hide_suggestions=settings.production),
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(CachedParser, checks.parser, settings.production),

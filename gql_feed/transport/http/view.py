@@ -29,7 +29,7 @@ from gql_feed.compat.strawberry import (
     graphql_schema,
     mime_type,
 )
-from gql_feed.engine import admission
+from gql_feed.engine import admission, tracing
 from gql_feed.engine.analysis import DocumentAnalysis, analysis
 from gql_feed.engine.cost import cost_error
 from gql_feed.engine.document_refusals import DocumentRefused
@@ -122,8 +122,9 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
         if not isinstance(data, dict):
             return None
         request_data = request_data_of(data, "http")
-        context = await self.get_context(request, None)
-        body = await self.answer(request, request_data, context)
+        with tracing.operation(request.scope, self.services.settings):
+            context = await self.get_context(request, None)
+            body = await self.answer(request, request_data, context)
         return Response(body, media_type="application/json")
 
     async def answer(
@@ -140,6 +141,7 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
             request_data.variables = declared_only(
                 document.document, request_data.operation_name, request_data.variables
             )
+            tracing.current().identify_analysed(document, request_data.operation_name)
         if is_paced_write(document, request_data.operation_name, context.claims):
             async with self.priority.write():
                 result = await self._execute(query, request_data, context, "POST")
@@ -271,12 +273,14 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
 
         async def one(data: GraphQLRequestData, query: str | HttpRefusal) -> ExecutionResult:
             # In a batch a refusal answers that operation only, as Apollo Server does.
-            try:
-                if isinstance(query, HttpRefusal):
-                    raise query
-                return await self._execute(query, data, context, request_adapter.method)
-            except HttpRefusal as refusal:
-                return ExecutionResult(data=None, errors=[refusal.error()])
+            with tracing.operation(request.scope, self.services.settings) as trace:
+                try:
+                    if isinstance(query, HttpRefusal):
+                        raise query
+                    return await self._execute(query, data, context, request_adapter.method)
+                except HttpRefusal as refusal:
+                    trace.refuse(refusal)
+                    return ExecutionResult(data=None, errors=[refusal.error()])
 
         return list(await asyncio.gather(*map(one, request_data, queries)))
 
@@ -289,13 +293,14 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        query = await self._resolve(request_data)
-        if request_adapter.method == "POST" and is_paced_write(
-            await self._analysis(query), request_data.operation_name, context.claims
-        ):
-            async with self.priority.write():
-                return await self._execute(query, request_data, context, "POST")
-        return await self._execute(query, request_data, context, request_adapter.method)
+        with tracing.operation(request.scope, self.services.settings):
+            query = await self._resolve(request_data)
+            if request_adapter.method == "POST" and is_paced_write(
+                await self._analysis(query), request_data.operation_name, context.claims
+            ):
+                async with self.priority.write():
+                    return await self._execute(query, request_data, context, "POST")
+            return await self._execute(query, request_data, context, request_adapter.method)
 
     async def _resolve(self, request_data: GraphQLRequestData) -> str:
         """The document text to run: sent in full, by APQ hash or by trusted-document id."""

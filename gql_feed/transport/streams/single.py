@@ -36,7 +36,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gql_feed.engine import admission
+from gql_feed.engine import admission, tracing
 from gql_feed.engine.documents import Invalid
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.close_codes import INTERNAL_REASON, CloseCode
@@ -132,6 +132,12 @@ class SingleConnections:
         return PlainTextResponse(token, 201, headers={"cache-control": "no-store"})
 
     async def _submit(self, request: HttpRequest) -> Response:
+        """A subscription for a reserved stream: checked here, started by the stream's
+        holder (`_start`, in whichever process holds it). Its span ends once handed over."""
+        with tracing.operation(request.scope, self.settings) as trace:
+            return await self._submitted(request, trace)
+
+    async def _submitted(self, request: HttpRequest, trace: tracing.Trace) -> Response:
         token = required_token(request)
         claims = await self._bearer(request)
         if request.method != "POST":
@@ -144,11 +150,13 @@ class SingleConnections:
         )
         operation = await self.operations.prepare(operation_request)
         if isinstance(operation, Invalid):
+            trace.fail(operation.errors)
             return self._refused(operation.errors)
+        trace.identify_operation(operation.kind, operation.definition, operation.document)
         if operation.kind is not OperationType.SUBSCRIPTION:
-            return self._refused(
-                [GraphQLError(ONLY_SUBSCRIPTIONS, extensions={"code": "BAD_REQUEST"})]
-            )
+            wrong = GraphQLError(ONLY_SUBSCRIPTIONS, extensions={"code": "BAD_REQUEST"})
+            trace.fail([wrong])
+            return self._refused([wrong])
         command = orjson.dumps(
             {
                 "start": operation_id,

@@ -28,7 +28,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql_feed.config import Settings
-from gql_feed.engine import admission
+from gql_feed.engine import admission, tracing
 from gql_feed.engine.admission import ResumeCookie
 from gql_feed.engine.documents import Invalid
 from gql_feed.engine.requests import OperationPayload
@@ -111,61 +111,71 @@ class HttpStreams:
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, frames: SharedFrames) -> None:
         request = HttpRequest(scope, receive)
-        try:
-            payload, claims, cookie = await self._admit(request)
-            resume_after = last_event_id(request.headers)
-            query = await self.operations.persisted.resolve_payload(payload)
-        except ADMISSION_ERRORS as error:
-            await refusal_of(error).response()(scope, receive, send)
-            return
-        operation_request = Request(
-            query, payload.get("operationName"), payload.get("variables") or {}
-        )
-        operation = await self.operations.prepare(operation_request)
-        quotas = self.operations.quotas
-        try:
-            quotas.open_stream(claims.user_id)
-        except TooManyStreams as refusal:
-            await HttpRefusal(429, refusal.code, refusal.message).response()(scope, receive, send)
-            return
-        stream = HttpStream(self.operations)
-        framing = frames.framing
-        connection = StreamConnection(
-            cast(CoroutineSend, send),
-            self.settings.ws_send_backlog,
-            stream.release,
-            framing,
-            self.settings.ws_send_backlog_bytes,
-        )
-        stream.connection = connection
-        headers = [
-            (b"content-type", framing.media_type.encode()),
-            (b"cache-control", b"no-cache, no-store"),
-            (b"x-accel-buffering", b"no"),  # nginx: pass each chunk on at once
-        ]
-        if cookie is not None:
-            headers.append((b"set-cookie", cookie_header(request, *cookie)))
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            connection.send_bytes(framing.opening)
-            errors = self._subscribe(
-                stream, frames, operation, operation_request, claims, resume_after
+        # The operation's span covers its admission and joining its group, not the stream.
+        with tracing.operation(scope, self.settings) as trace:
+            try:
+                payload, claims, cookie = await self._admit(request)
+                resume_after = last_event_id(request.headers)
+                query = await self.operations.persisted.resolve_payload(payload)
+            except ADMISSION_ERRORS as error:
+                trace.refuse(error)
+                await refusal_of(error).response()(scope, receive, send)
+                return
+            operation_request = Request(
+                query, payload.get("operationName"), payload.get("variables") or {}
             )
-            if errors is not None:
-                connection.send_bytes(framing.next(None, self._errors(errors)))
-                connection.close(CloseCode.NORMAL)
-            else:
-                self._streams.add(stream)
-                frames.ticker.add(stream)
-            # Until the client goes, or the response is complete (closed by us).
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        finally:
-            connection.lost()
-            frames.ticker.remove(stream)
-            self._streams.discard(stream)
-            quotas.close_stream(claims.user_id)
-            await connection.flushed(FLUSH_SECONDS)
+            operation = await self.operations.prepare(operation_request)
+            if not isinstance(operation, Invalid):
+                trace.identify_operation(operation.kind, operation.definition, operation.document)
+            quotas = self.operations.quotas
+            try:
+                quotas.open_stream(claims.user_id)
+            except TooManyStreams as refusal:
+                trace.refuse(refusal)
+                await HttpRefusal(429, refusal.code, refusal.message).response()(
+                    scope, receive, send
+                )
+                return
+            stream = HttpStream(self.operations)
+            framing = frames.framing
+            connection = StreamConnection(
+                cast(CoroutineSend, send),
+                self.settings.ws_send_backlog,
+                stream.release,
+                framing,
+                self.settings.ws_send_backlog_bytes,
+            )
+            stream.connection = connection
+            headers = [
+                (b"content-type", framing.media_type.encode()),
+                (b"cache-control", b"no-cache, no-store"),
+                (b"x-accel-buffering", b"no"),  # nginx: pass each chunk on at once
+            ]
+            if cookie is not None:
+                headers.append((b"set-cookie", cookie_header(request, *cookie)))
+            try:
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                connection.send_bytes(framing.opening)
+                errors = self._subscribe(
+                    stream, frames, operation, operation_request, claims, resume_after
+                )
+                if errors is not None:
+                    trace.fail(errors)
+                    connection.send_bytes(framing.next(None, self._errors(errors)))
+                    connection.close(CloseCode.NORMAL)
+                else:
+                    self._streams.add(stream)
+                    frames.ticker.add(stream)
+                trace.end()  # established (or refused): not held open for the stream's life
+                # Until the client goes, or the response is complete (closed by us).
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            finally:
+                connection.lost()
+                frames.ticker.remove(stream)
+                self._streams.discard(stream)
+                quotas.close_stream(claims.user_id)
+                await connection.flushed(FLUSH_SECONDS)
 
     def _subscribe(
         self,

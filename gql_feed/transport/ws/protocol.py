@@ -13,6 +13,7 @@ runs, or while a resumed subscription replays from the log.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -25,7 +26,7 @@ from graphql import GraphQLError, OperationType
 from starlette.types import Scope
 
 from gql_feed.config import Settings
-from gql_feed.engine import admission
+from gql_feed.engine import admission, tracing
 from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.documents import Invalid, Operation
 from gql_feed.engine.requests import OperationPayload
@@ -209,17 +210,22 @@ class LiveProtocol(ABC):
         starting = Starting()
         self.active[op_id] = starting
         run = self._start(op_id, starting, payload, claims)
+        # The operation's own context (its trace is current there), from its first step,
+        # run here, to its last, run by its task if it has to wait.
+        context = contextvars.copy_context()
         try:
-            waiting_on = run.send(None)
+            waiting_on = context.run(run.send, None)
         except StopIteration:
             return
-        starting.task = asyncio.create_task(_finish(Resume(run, waiting_on)))
+        starting.task = asyncio.create_task(_finish(Resume(run, waiting_on)), context=context)
 
     async def _start(
         self, op_id: str, starting: Starting, payload: OperationPayload, claims: Claims
     ) -> None:
         try:
-            await self._prepare_and_run(op_id, starting, payload, claims)
+            # The upgrade request's trace context is every operation's parent.
+            with tracing.operation(self.scope, self.settings):
+                await self._prepare_and_run(op_id, starting, payload, claims)
         except Exception:
             logger.exception("Starting a live operation failed")
             self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
@@ -235,7 +241,11 @@ class LiveProtocol(ABC):
             return
         if isinstance(operation, Invalid):
             self._fail(op_id, starting, operation.errors)
-        elif operation.kind is OperationType.SUBSCRIPTION:
+            return
+        tracing.current().identify_operation(
+            operation.kind, operation.definition, operation.document
+        )
+        if operation.kind is OperationType.SUBSCRIPTION:
             self._subscribe(op_id, starting, operation, request, claims)
         elif operation.sends_upload(request.variables):
             self._fail(op_id, starting, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
@@ -270,6 +280,7 @@ class LiveProtocol(ABC):
 
     def _fail(self, op_id: str, starting: Starting, errors: list[GraphQLError]) -> None:
         """End the operation still starting under `op_id` with request errors."""
+        tracing.current().fail(errors)
         if self.active.get(op_id) is starting:
             del self.active[op_id]
             self.send_error(op_id, errors)

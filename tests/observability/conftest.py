@@ -1,0 +1,3 @@
+"""The `spans` fixture (tests/helpers/spans.py) for every test of this folder."""
+
+from tests.helpers.spans import spans  # noqa: F401
