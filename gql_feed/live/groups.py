@@ -17,6 +17,9 @@ wait (an async resolver) finishes in a task of its own, outside the hub's lock, 
 later events queue behind it so each subscription still gets its events in order; and a
 long synchronous pass over many groups lets the loop run other work every few
 milliseconds.
+
+When tracing is on, each event's pass is one span with a record per group
+(`live.tracing`); when it is off, nothing of it is built.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from gql_feed.live.close_codes import CloseCode
 from gql_feed.live.connection import SLOW_CONSUMER_REASON, Connection
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.hooks import EventHooks
+from gql_feed.live.tracing import FanOutTrace
 from gql_feed.schema.types import PostEvent
 from gql_feed.services.errors import FeedError
 
@@ -208,6 +212,7 @@ class Groups:
         action = event.data["action"]
         root: PostEvent | None = None
         frames = 0
+        trace = FanOutTrace.begin(event)
         for group in tuple(self._groups.values()):
             if not group.members or not group.accepts(action):
                 continue
@@ -221,10 +226,20 @@ class Groups:
             except Exception:
                 logger.exception("Executing event %s for a live group failed", event.id)
                 rendered = INTERNAL_ERROR_PAYLOAD
+                if trace is not None:
+                    trace.failed()
             if group.backlog is None and isinstance(rendered, str):
-                frames += self.fan_out(group, event.id, rendered)
+                members = len(group.members)
+                written = self.fan_out(group, event.id, rendered)
+                frames += written
+                if trace is not None:
+                    trace.group(members, written)
             else:
+                if trace is not None:
+                    trace.deferred(len(group.members))
                 self._defer(group, event.id, rendered)
+        if trace is not None:
+            trace.end()
         finished = time.perf_counter()
         metrics.EVENTS_FANNED_OUT.inc()
         metrics.FRAMES_SENT.inc(frames)
