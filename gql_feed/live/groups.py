@@ -28,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NamedTuple
 
 from graphql import ExecutionResult
@@ -71,7 +71,7 @@ class Subscriber:
     from a fan-out that was under way when it joined (those are the replay's to send).
     """
 
-    __slots__ = ("buffer", "connection", "group", "id", "prefix", "replay", "since")
+    __slots__ = ("buffer", "connection", "ended", "group", "id", "prefix", "replay", "since")
 
     def __init__(self, id: str, prefix: str, connection: Connection, group: Group) -> None:
         self.id = id
@@ -81,6 +81,9 @@ class Subscriber:
         self.buffer: list[tuple[int, str]] | None = None
         self.replay: asyncio.Task[None] | None = None
         self.since = 0
+        # Set when the server ends the subscription itself; otherwise its connection's
+        # close code tells why it ended (`end_reason`).
+        self.ended: metrics.EndReason | None = None
 
     def send(self, event_id: int, payload: str, frames: dict[str, OutFrame] | None = None) -> None:
         """Write one event's shared payload, framed for this subscription's transport.
@@ -164,6 +167,9 @@ class Groups:
     def __len__(self) -> int:
         return len(self._groups)
 
+    def __iter__(self) -> Iterator[Group]:
+        return iter(tuple(self._groups.values()))
+
     def join(
         self,
         key: GroupKey,
@@ -194,6 +200,7 @@ class Groups:
             return
         del group.members[subscriber]
         self.subscribers -= 1
+        metrics.SUBSCRIPTIONS_ENDED.labels(end_reason(subscriber)).inc()
         if not group.members and self._groups.get(group.key) is group:
             del self._groups[group.key]
             if group.worker is not None:
@@ -310,3 +317,21 @@ class Groups:
                     rendered.close()
             group.backlog = None
             group.worker = None
+
+
+# Why a subscription ended, by the code its connection was closed with.
+END_REASONS: dict[int, metrics.EndReason] = {
+    CloseCode.NORMAL: metrics.EndReason.CLIENT,  # graphql-ws's connection_terminate
+    CloseCode.TRY_AGAIN_LATER: metrics.EndReason.SLOW_CONSUMER,
+    CloseCode.TOKEN_EXPIRED: metrics.EndReason.AUTH_EXPIRY,
+    CloseCode.GOING_AWAY: metrics.EndReason.SHUTDOWN,
+}
+
+
+def end_reason(subscriber: Subscriber) -> metrics.EndReason:
+    if subscriber.ended is not None:
+        return subscriber.ended
+    code = subscriber.connection.close_code
+    if code is None:
+        return metrics.EndReason.CLIENT
+    return END_REASONS.get(code, metrics.EndReason.ERROR)
