@@ -215,11 +215,26 @@ class Groups:
         """
         if not self._groups:
             return
-        started = slice_started = time.perf_counter()
+        started = time.perf_counter()
+        trace = FanOutTrace.begin(event)
+        try:
+            frames = await self._each_group(event, trace)
+        finally:
+            if trace is not None:
+                trace.end()
+        finished = time.perf_counter()
+        metrics.EVENTS_FANNED_OUT.inc()
+        metrics.FRAMES_SENT.inc(frames)
+        metrics.FANOUT_SECONDS.observe(finished - started)
+        metrics.DELIVERY_LAG_SECONDS.observe(time.monotonic() - event.received_at)
+
+    async def _each_group(self, event: HubEvent, trace: FanOutTrace | None) -> int:
+        """Execute the event once per group that takes it and write (or defer) its frames;
+        returns the frames written now."""
+        slice_started = time.perf_counter()
         action = event.data["action"]
         root: PostEvent | None = None
         frames = 0
-        trace = FanOutTrace.begin(event)
         for group in tuple(self._groups.values()):
             if not group.members or not group.accepts(action):
                 continue
@@ -245,13 +260,7 @@ class Groups:
                 if trace is not None:
                     trace.deferred(len(group.members))
                 self._defer(group, event.id, rendered)
-        if trace is not None:
-            trace.end()
-        finished = time.perf_counter()
-        metrics.EVENTS_FANNED_OUT.inc()
-        metrics.FRAMES_SENT.inc(frames)
-        metrics.FANOUT_SECONDS.observe(finished - started)
-        metrics.DELIVERY_LAG_SECONDS.observe(time.monotonic() - event.received_at)
+        return frames
 
     def fan_out(self, group: Group, event_id: int, payload: str) -> int:
         """Write one payload to every member (or its replay buffer); returns frames written."""
