@@ -38,7 +38,8 @@ def free_port() -> int:
 class Server:
     """`gql-feed serve` with a fresh SQLite database in a temporary folder."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
+        """`command` runs the CLI (default `python -m gql_feed`), given `serve --port P`."""
         self.folder = Path(tempfile.mkdtemp(prefix="gql_feed_bench_"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,7 +58,7 @@ class Server:
             **(env or {}),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gql_feed", "serve", "--port", str(self.port)],
+            [*(command or [sys.executable, "-m", "gql_feed"]), "serve", "--port", str(self.port)],
             env=self.env,
             cwd=self.folder,
         )

@@ -15,6 +15,10 @@ be gone, and only a fresh subscription is followed by a catch-up from the log. T
 then announces the newest event it could not publish (`#<id>`) once the bus is back, so
 the other processes read it from the log at once instead of at their next poll.
 
+When tracing is on, each event's publish is a PRODUCER span (the messaging conventions'
+`send`), a child of whatever span is current (the mutation's), and the message carries
+that span's context to every process (`events.trace_context`).
+
 Publishes (events and heartbeats) take turns on one connection: PostgreSQL's NOTIFY goes
 over the one connection that also listens, and asyncpg refuses a second operation while
 one is in flight. Two overlapping publishes, likelier the slower the machine, once lost
@@ -27,12 +31,18 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from broadcaster import BroadcastBackend
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 
+from gql_feed.events import trace_context
 from gql_feed.events.backends import backend_for
 from gql_feed.events.metrics import BUS_RECONNECTS, EVENTS_PUBLISHED, PUBLISH_FAILURES
+from gql_feed.observability.tracing import TRACER, tracing_on
 from gql_feed.storage.event_log import LoggedEvent
 
 logger = logging.getLogger(__name__)
@@ -44,11 +54,29 @@ STOP_SECONDS = 5.0
 PUBLISH_SECONDS = 2.0
 
 
-def bus_message(event: LoggedEvent) -> str:
-    """The event's JSON text, or just `#<id>` when it is too large to travel inline."""
-    if len(event.payload.encode()) <= MAX_INLINE_BYTES:
-        return event.payload
+# `messaging.system` by the bus URL's scheme (the conventions name no value for these).
+MESSAGING_SYSTEMS = {"memory": "memory", "redis": "redis", "postgres": "postgresql"}
+
+
+def bus_message(event: LoggedEvent, carrier: Mapping[str, str] | None = None) -> str:
+    """The event's JSON text, or just its id when it is too large to travel inline.
+
+    With a trace context (`carrier`) the id goes as `{"id":N,"otel":{…}}`, without one as
+    `#<id>`; the context counts towards the inline limit (see `trace_context`).
+    """
+    message = trace_context.attach(event.payload, carrier)
+    if len(message.encode()) <= MAX_INLINE_BYTES:
+        return message
+    if carrier:
+        return trace_context.attach(f'{{"id":{event.id}}}', carrier)
     return f"#{event.id}"
+
+
+class Sent(NamedTuple):
+    """A publish's outcome, and its span's context for this process's own fan-out."""
+
+    ok: bool
+    trace: Context | None
 
 
 class EventBus:
@@ -92,11 +120,35 @@ class EventBus:
 
     async def publish(self, event: LoggedEvent) -> bool:
         """Best effort: False when it failed (logged); every process recovers it from the log."""
+        return (await self.send(event)).ok
+
+    async def send(self, event: LoggedEvent) -> Sent:
+        """`publish`, traced when tracing is on: the span's context goes with the message."""
+        if not tracing_on():
+            return Sent(await self._publish(bus_message(event), event.id), None)
+        attributes = {
+            "messaging.system": MESSAGING_SYSTEMS.get(urlsplit(self.url).scheme, "other"),
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.destination.name": self.channel,
+            "messaging.message.id": str(event.id),
+        }
+        with TRACER.start_as_current_span(
+            f"publish {self.channel}", kind=SpanKind.PRODUCER, attributes=attributes
+        ) as span:
+            message = bus_message(event, trace_context.current_carrier())
+            span.set_attribute("messaging.message.body.size", len(message.encode()))
+            ok = await self._publish(message, event.id)
+            if not ok:
+                span.set_status(StatusCode.ERROR, "publish failed; the event stays in the log")
+            return Sent(ok, set_span_in_context(span))
+
+    async def _publish(self, message: str, event_id: int) -> bool:
         EVENTS_PUBLISHED.inc()
-        if await self._send(bus_message(event)):
+        if await self._send(message):
             return True
         PUBLISH_FAILURES.inc()
-        logger.warning("Publishing event %s failed; it stays in the log", event.id)
+        logger.warning("Publishing event %s failed; it stays in the log", event_id)
         return False
 
     async def announce(self, event_id: int) -> bool:

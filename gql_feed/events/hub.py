@@ -14,6 +14,10 @@ from the log at once instead of at its next poll, which may be far off.
 The log is read in short sessions that end before anything is delivered: fanning a
 batch out may take seconds, and no transaction (nor pooled connection) is held
 meanwhile.
+
+An event carries the trace context of its publish (`trace`) when the publisher traced
+it: from the bus message, from this process's own publish, and for an event read from
+the log because its message named only its id, from that message.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from gql_feed.events import payload
+from opentelemetry.context import Context
+
+from gql_feed.events import payload, trace_context
 from gql_feed.events.bus import EventBus
 from gql_feed.events.metrics import (
     DELIVERY_LAG,
@@ -48,26 +54,30 @@ PRUNE_EVERY_POLLS = 300
 
 @dataclass(frozen=True, slots=True)
 class HubEvent:
-    """An event decoded once per process: `data` is shared by every sink, never mutated."""
+    """An event decoded once per process: `data` is shared by every sink, never mutated.
+
+    `trace` is the context of the span that published it, when it was traced.
+    """
 
     id: int
     payload: str
     data: EventPayload
     received_at: float = field(default_factory=time.monotonic)
+    trace: Context | None = None
 
     @classmethod
-    def decode(cls, logged: LoggedEvent) -> HubEvent:
+    def decode(cls, logged: LoggedEvent, trace: Context | None = None) -> HubEvent:
         """Raises PayloadError for a payload this version cannot read."""
         data = payload.read(logged.payload)
         if data["id"] != logged.id:
             raise PayloadError(f"the payload names event {data['id']}")
-        return cls(logged.id, logged.payload, data)
+        return cls(logged.id, logged.payload, data, trace=trace)
 
     @classmethod
-    def read(cls, logged: LoggedEvent) -> HubEvent | None:
+    def read(cls, logged: LoggedEvent, trace: Context | None = None) -> HubEvent | None:
         """The event, or None (logged) when this version cannot read it: skip it, go on."""
         try:
-            return cls.decode(logged)
+            return cls.decode(logged, trace)
         except PayloadError as error:
             logger.error("Skipping event %s: %s", logged.id, error)
             EVENTS_UNREADABLE.inc()
@@ -124,9 +134,10 @@ class EventHub:
         The local fan-out runs as its own task, so the mutation that made the event
         answers its client without waiting for thousands of socket writes.
         """
-        if not await self.bus.publish(event):
+        sent = await self.bus.send(event)
+        if not sent.ok:
             self._unannounced = max(self._unannounced, event.id)
-        task = asyncio.create_task(self._accept(event.id, HubEvent.read(event)))
+        task = asyncio.create_task(self._accept(event.id, HubEvent.read(event, sent.trace)))
         self._local.add(task)
         task.add_done_callback(self._local.discard)
 
@@ -160,6 +171,7 @@ class EventHub:
         reads it from the log, logs it, and goes on with the next event.
         """
         event: HubEvent | None = None
+        message, trace = trace_context.detach(message)
         try:
             if message.startswith("#"):
                 event_id = int(message[1:])
@@ -167,13 +179,13 @@ class EventHub:
                 try:
                     data = payload.read(message)  # decoded once, here, for every sink
                     event_id = data["id"]
-                    event = HubEvent(event_id, message, data)
+                    event = HubEvent(event_id, message, data, trace=trace)
                 except PayloadError:
                     event_id = payload.event_id(message)
         except ValueError:  # PayloadError too
             logger.error("Ignoring a bus message that names no event: %.100r", message)
             return
-        await self._accept(event_id, event)
+        await self._accept(event_id, event, trace)
 
     async def _on_bus_connected(self) -> None:
         async with self._lock:
@@ -183,21 +195,24 @@ class EventHub:
         if announced and self._unannounced == unannounced:  # no newer failure meanwhile
             self._unannounced = 0
 
-    async def _accept(self, event_id: int, event: HubEvent | None) -> None:
+    async def _accept(
+        self, event_id: int, event: HubEvent | None, trace: Context | None = None
+    ) -> None:
         if event_id <= self.last_id:
             return
         async with self._lock:
             if event_id <= self.last_id:
                 return
             if event_id > self.last_id + 1 or event is None:
-                await self._catch_up(event_id)
+                await self._catch_up(event_id, trace)
                 return
             await self._deliver(event)
 
-    async def _catch_up(self, upto: int | None) -> None:
+    async def _catch_up(self, upto: int | None, trace: Context | None = None) -> None:
         """Deliver every logged event after `last_id` (up to `upto`, or all of them).
 
         Each batch is read in a session of its own, closed before the batch is delivered.
+        `trace` is the context the message naming `upto` carried: that event's.
         """
         if upto is None:
             _, upto = await self.log_bounds()
@@ -211,7 +226,7 @@ class EventHub:
                 return
             EVENTS_CAUGHT_UP.inc(len(batch))
             for logged in batch:
-                event = HubEvent.read(logged)
+                event = HubEvent.read(logged, trace if logged.id == upto else None)
                 if event is None:
                     self.last_id = logged.id
                     continue

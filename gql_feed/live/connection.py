@@ -121,6 +121,7 @@ class Connection:
         "_pending",
         "_release",
         "_send",
+        "close_code",
         "closing",
     )
 
@@ -133,6 +134,8 @@ class Connection:
     ) -> None:
         self._send = send
         self.closing = False
+        # The code this server closed it with (None: open, or ended by the client).
+        self.close_code: int | None = None
         self._backlog_limit = backlog_limit
         self._byte_limit = byte_limit
         self._backlog_bytes = 0  # of the messages in `_pending`
@@ -232,6 +235,7 @@ class Connection:
         if self.closing:
             return  # the flush found a slow consumer and closed it already
         self.closing = True
+        self.close_code = code
         self._release()
         message = self.close_message(code, reason)
         if self._drainer is not None and self._pending is not None:

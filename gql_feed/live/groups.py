@@ -17,6 +17,9 @@ wait (an async resolver) finishes in a task of its own, outside the hub's lock, 
 later events queue behind it so each subscription still gets its events in order; and a
 long synchronous pass over many groups lets the loop run other work every few
 milliseconds.
+
+When tracing is on, each event's pass is one span with a record per group
+(`live.tracing`); when it is off, nothing of it is built.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NamedTuple
 
 from graphql import ExecutionResult
@@ -38,6 +41,7 @@ from gql_feed.live.close_codes import CloseCode
 from gql_feed.live.connection import SLOW_CONSUMER_REASON, Connection
 from gql_feed.live.frames import OutFrame
 from gql_feed.live.hooks import EventHooks
+from gql_feed.live.tracing import FanOutTrace
 from gql_feed.schema.types import PostEvent
 from gql_feed.services.errors import FeedError
 
@@ -67,7 +71,7 @@ class Subscriber:
     from a fan-out that was under way when it joined (those are the replay's to send).
     """
 
-    __slots__ = ("buffer", "connection", "group", "id", "prefix", "replay", "since")
+    __slots__ = ("buffer", "connection", "ended", "group", "id", "prefix", "replay", "since")
 
     def __init__(self, id: str, prefix: str, connection: Connection, group: Group) -> None:
         self.id = id
@@ -77,6 +81,9 @@ class Subscriber:
         self.buffer: list[tuple[int, str]] | None = None
         self.replay: asyncio.Task[None] | None = None
         self.since = 0
+        # Set when the server ends the subscription itself; otherwise its connection's
+        # close code tells why it ended (`end_reason`).
+        self.ended: metrics.EndReason | None = None
 
     def send(self, event_id: int, payload: str, frames: dict[str, OutFrame] | None = None) -> None:
         """Write one event's shared payload, framed for this subscription's transport.
@@ -160,6 +167,9 @@ class Groups:
     def __len__(self) -> int:
         return len(self._groups)
 
+    def __iter__(self) -> Iterator[Group]:
+        return iter(tuple(self._groups.values()))
+
     def join(
         self,
         key: GroupKey,
@@ -190,6 +200,7 @@ class Groups:
             return
         del group.members[subscriber]
         self.subscribers -= 1
+        metrics.SUBSCRIPTIONS_ENDED.labels(end_reason(subscriber)).inc()
         if not group.members and self._groups.get(group.key) is group:
             del self._groups[group.key]
             if group.worker is not None:
@@ -204,7 +215,23 @@ class Groups:
         """
         if not self._groups:
             return
-        started = slice_started = time.perf_counter()
+        started = time.perf_counter()
+        trace = FanOutTrace.begin(event)
+        try:
+            frames = await self._each_group(event, trace)
+        finally:
+            if trace is not None:
+                trace.end()
+        finished = time.perf_counter()
+        metrics.EVENTS_FANNED_OUT.inc()
+        metrics.FRAMES_SENT.inc(frames)
+        metrics.FANOUT_SECONDS.observe(finished - started)
+        metrics.DELIVERY_LAG_SECONDS.observe(time.monotonic() - event.received_at)
+
+    async def _each_group(self, event: HubEvent, trace: FanOutTrace | None) -> int:
+        """Execute the event once per group that takes it and write (or defer) its frames;
+        returns the frames written now."""
+        slice_started = time.perf_counter()
         action = event.data["action"]
         root: PostEvent | None = None
         frames = 0
@@ -221,15 +248,19 @@ class Groups:
             except Exception:
                 logger.exception("Executing event %s for a live group failed", event.id)
                 rendered = INTERNAL_ERROR_PAYLOAD
+                if trace is not None:
+                    trace.failed()
             if group.backlog is None and isinstance(rendered, str):
-                frames += self.fan_out(group, event.id, rendered)
+                members = len(group.members)
+                written = self.fan_out(group, event.id, rendered)
+                frames += written
+                if trace is not None:
+                    trace.group(members, written)
             else:
+                if trace is not None:
+                    trace.deferred(len(group.members))
                 self._defer(group, event.id, rendered)
-        finished = time.perf_counter()
-        metrics.EVENTS_FANNED_OUT.inc()
-        metrics.FRAMES_SENT.inc(frames)
-        metrics.FANOUT_SECONDS.observe(finished - started)
-        metrics.DELIVERY_LAG_SECONDS.observe(time.monotonic() - event.received_at)
+        return frames
 
     def fan_out(self, group: Group, event_id: int, payload: str) -> int:
         """Write one payload to every member (or its replay buffer); returns frames written."""
@@ -295,3 +326,21 @@ class Groups:
                     rendered.close()
             group.backlog = None
             group.worker = None
+
+
+# Why a subscription ended, by the code its connection was closed with.
+END_REASONS: dict[int, metrics.EndReason] = {
+    CloseCode.NORMAL: metrics.EndReason.CLIENT,  # graphql-ws's connection_terminate
+    CloseCode.TRY_AGAIN_LATER: metrics.EndReason.SLOW_CONSUMER,
+    CloseCode.TOKEN_EXPIRED: metrics.EndReason.AUTH_EXPIRY,
+    CloseCode.GOING_AWAY: metrics.EndReason.SHUTDOWN,
+}
+
+
+def end_reason(subscriber: Subscriber) -> metrics.EndReason:
+    if subscriber.ended is not None:
+        return subscriber.ended
+    code = subscriber.connection.close_code
+    if code is None:
+        return metrics.EndReason.CLIENT
+    return END_REASONS.get(code, metrics.EndReason.ERROR)

@@ -1,15 +1,20 @@
 """Prometheus metrics of live delivery, in prometheus_client's default registry.
 
-The gauges are read from the running `LiveServer` when scraped (`set_function`), so
-keeping them right costs nothing on the subscribe and unsubscribe paths. Counters and
-histograms are updated once per event or per group, never per subscriber.
+The gauges are read from the running `LiveServer` when scraped (`set_function`, and
+`BY_TRANSPORT`, which walks the groups' members then), so keeping them right costs
+nothing on the subscribe and unsubscribe paths. Counters and histograms are updated
+once per event or per group, never per subscriber (but for the count of subscriptions
+ended, once per subscription).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from enum import StrEnum
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 CONNECTIONS = Gauge("gql_feed_live_connections", "Open live WebSocket connections.")
 SUBSCRIPTIONS = Gauge("gql_feed_live_subscriptions", "Active postEvents subscriptions.")
@@ -46,15 +51,70 @@ DELIVERY_LAG_SECONDS = Histogram(
 )
 
 
+class EndReason(StrEnum):
+    """Why a subscription ended: the `reason` label of `SUBSCRIPTIONS_ENDED`."""
+
+    COMPLETE = "complete"  # the server ended it (its resume point left the log)
+    CLIENT = "client"  # the client completed it, or went away
+    AUTH_EXPIRY = "auth_expiry"  # its connection's token expired (4440)
+    SLOW_CONSUMER = "slow_consumer"  # its connection fell behind (1013)
+    SHUTDOWN = "shutdown"  # the server is stopping (1001)
+    ERROR = "error"  # its connection broke the protocol, or the server failed (44xx, 4500)
+
+
+SUBSCRIPTIONS_ENDED = Counter(
+    "gql_feed_live_subscriptions_ended", "postEvents subscriptions ended, by why.", ["reason"]
+)
+for _reason in EndReason:
+    SUBSCRIPTIONS_ENDED.labels(_reason.value)
+
+TRANSPORTS = ("websocket", "sse", "multipart")
+# What each transport holds: (subscriptions, groups with one of its subscriptions at least).
+TransportCounts = Mapping[str, tuple[int, int]]
+
+
+class ByTransport(Collector):
+    """Subscriptions and groups by transport, counted when scraped (a walk over the
+    members: once per scrape, never on the delivery path)."""
+
+    def __init__(self) -> None:
+        self.counts: Callable[[], TransportCounts] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        subscriptions = GaugeMetricFamily(
+            "gql_feed_live_transport_subscriptions",
+            "Active postEvents subscriptions, by transport.",
+            labels=["transport"],
+        )
+        groups = GaugeMetricFamily(
+            "gql_feed_live_transport_groups",
+            "Groups with a subscription over the transport (a group may serve several).",
+            labels=["transport"],
+        )
+        counts = self.counts() if self.counts is not None else {}
+        for transport in TRANSPORTS:
+            held, grouped = counts.get(transport, (0, 0))
+            subscriptions.add_metric([transport], held)
+            groups.add_metric([transport], grouped)
+        yield subscriptions
+        yield groups
+
+
+BY_TRANSPORT = ByTransport()
+REGISTRY.register(BY_TRANSPORT)
+
+
 def bind(
     connections: Callable[[], float],
     subscriptions: Callable[[], float],
     groups: Callable[[], float],
+    by_transport: Callable[[], TransportCounts] | None = None,
 ) -> None:
     """Point the gauges at a running server's counts."""
     CONNECTIONS.set_function(connections)
     SUBSCRIPTIONS.set_function(subscriptions)
     GROUPS.set_function(groups)
+    BY_TRANSPORT.counts = by_transport
 
 
 def unbind() -> None:

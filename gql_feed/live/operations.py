@@ -7,6 +7,7 @@ lookup), so a live subscriber is added to its group without any await.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +25,12 @@ from gql_feed.engine.persisted import PersistedDocuments
 from gql_feed.engine.results import feed_error, payload_text
 from gql_feed.live.groups import Group, GroupKey, Groups, Subscriber, TooManyGroups
 from gql_feed.live.hooks import EventHooks, acts_while_executing
+from gql_feed.live.metrics import EndReason
 from gql_feed.live.quotas import UserQuotas
 from gql_feed.live.replay import replay
+from gql_feed.observability.metrics import observe_operation
 from gql_feed.schema.context import Context, Services
-from gql_feed.services.errors import BadUserInput
+from gql_feed.services.errors import BadUserInput, EventLogExpired
 from gql_feed.services.tokens import Claims
 
 
@@ -86,6 +89,22 @@ class Operations:
         return await self.documents.prepare(request.query, request.operation_name)
 
     def subscribe(
+        self,
+        operation: Operation,
+        request: Request,
+        claims: Claims,
+        make_subscriber: Callable[[Group], Subscriber],
+        held: Collection[GroupKey] = (),
+        resume_after: int | None = None,
+    ) -> Joined | list[GraphQLError]:
+        """`join`, counted as a subscription operation (its time: the time to join)."""
+        started = time.perf_counter()
+        joined = self.join(operation, request, claims, make_subscriber, held, resume_after)
+        errors = joined if isinstance(joined, list) else None
+        observe_operation("subscription", errors, time.perf_counter() - started)
+        return joined
+
+    def join(
         self,
         operation: Operation,
         request: Request,
@@ -175,20 +194,30 @@ class Operations:
     async def replay(self, subscriber: Subscriber, after: int, upto: int) -> None:
         """Send a resumed subscriber the events after `after` up to `upto` from the log
         (`live.replay`); EventLogExpired when the log no longer holds them."""
-        await replay(subscriber, self.services.hub, after, upto, self.settings.replay_max_events)
+        try:
+            await replay(
+                subscriber, self.services.hub, after, upto, self.settings.replay_max_events
+            )
+        except EventLogExpired:
+            subscriber.ended = EndReason.COMPLETE  # the server ends it, with an error
+            raise
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.quotas.left(subscriber)
         self.groups.leave(subscriber)
 
-    async def execute(self, request: Request, claims: Claims, client: str) -> str:
-        """A query or mutation, run once; the payload text of its single result."""
+    async def execute(
+        self, request: Request, claims: Claims, client: str, kind: str = "query"
+    ) -> str:
+        """A query or mutation (`kind`), run once; the payload text of its single result."""
+        started = time.perf_counter()
         result = await self.schema.execute(
             request.query,
             variable_values=request.variables,
             context_value=Context(self.services, claims, client=client),
             operation_name=request.operation_name,
         )
+        observe_operation(kind, result.errors, time.perf_counter() - started)
         return payload_text(result.data, result.errors, self.settings.production)
 
     def _group(

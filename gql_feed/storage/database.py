@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -211,8 +212,12 @@ class SqliteReader:
         return cls(engine, threads, immediate, here)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
+        """`work` on a thread, in the caller's context: spans begun there (the event log's,
+        the database's) are children of the caller's, as they are on PostgreSQL."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._run, work)
+        return await loop.run_in_executor(
+            self.executor, contextvars.copy_context().run, self._run, work
+        )
 
     def run_here(self, work: Callable[[Connection], T]) -> T:
         """Run a read on the calling thread; `SqliteBusy` instead of waiting for a lock."""

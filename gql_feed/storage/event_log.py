@@ -12,11 +12,13 @@ from the log", never "wait and hope".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+from opentelemetry.trace import Span
 from sqlalchemy import (
     Connection,
     String,
@@ -31,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_feed.observability.tracing import TRACER, tracing_on
 from gql_feed.storage.models import PostEventRow
 
 # Any constant works; it names "the event log writer lock" among advisory locks.
@@ -84,12 +87,13 @@ async def append(
     what had committed when it began, so the insert that reads max(id) must begin only
     once the lock is held.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_LOCK, {"key": EVENT_LOG_LOCK_KEY})
-    row = (
-        await session.execute(_APPEND, _append_parameters(action, post_id, occurred_at, body))
-    ).one()
-    return LoggedEvent(row.id, row.payload)
+    with _write_span(action, post_id) as span:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(_LOCK, {"key": EVENT_LOG_LOCK_KEY})
+        row = (
+            await session.execute(_APPEND, _append_parameters(action, post_id, occurred_at, body))
+        ).one()
+        return _logged(row.id, row.payload, span)
 
 
 def append_in(
@@ -102,10 +106,32 @@ def append_in(
 ) -> LoggedEvent:
     """`append` for a write transaction run on a plain connection (`Database.run_write`):
     the same lock, statement and payload, with no hop back to the event loop."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK, {"key": EVENT_LOG_LOCK_KEY})
-    row = connection.execute(_APPEND, _append_parameters(action, post_id, occurred_at, body)).one()
-    return LoggedEvent(row.id, row.payload)
+    with _write_span(action, post_id) as span:
+        if connection.dialect.name == "postgresql":
+            connection.execute(_LOCK, {"key": EVENT_LOG_LOCK_KEY})
+        parameters = _append_parameters(action, post_id, occurred_at, body)
+        row = connection.execute(_APPEND, parameters).one()
+        return _logged(row.id, row.payload, span)
+
+
+@contextlib.contextmanager
+def _write_span(action: str, post_id: int) -> Iterator[Span | None]:
+    """The event's write as a span of its own, a child of the current one (the mutation's);
+    nothing at all when tracing is off. Its lock and insert are the database's spans."""
+    if not tracing_on():
+        yield None
+        return
+    with TRACER.start_as_current_span(
+        "event_log append",
+        attributes={"gql_feed.event.action": action, "gql_feed.post.id": post_id},
+    ) as span:
+        yield span
+
+
+def _logged(event_id: int, payload: str, span: Span | None) -> LoggedEvent:
+    if span is not None:
+        span.set_attribute("gql_feed.event.id", event_id)
+    return LoggedEvent(event_id, payload)
 
 
 def _append_parameters(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gql_feed.events import trace_context
 from gql_feed.events.backends import PostgresBackend
 from gql_feed.events.bus import bus_message
 from gql_feed.events.hub import EventHub, HubEvent
@@ -66,12 +67,13 @@ class Scene:
             )
 
     async def heard(self) -> str:
-        """The next message on the channel that is not a heartbeat."""
+        """The next message on the channel that is not a heartbeat, without the trace
+        context it carries when this process traces (tests/observability)."""
         async with asyncio.timeout(10):
             while True:
                 message = (await self.listener.next_published()).message
                 if message != "hb":
-                    return str(message)
+                    return trace_context.detach(str(message))[0]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -40,6 +41,7 @@ from gql_feed.engine.priority import WritesFirst, is_paced_write
 from gql_feed.engine.requests import OFF_LOOP_JSON_BYTES
 from gql_feed.engine.response_cache import ResponseCache
 from gql_feed.engine.variables import declared_only
+from gql_feed.observability.metrics import observe_operation
 from gql_feed.runtime import heap
 from gql_feed.schema.context import Context, Services
 from gql_feed.transport.http.answers import finish, shaped
@@ -356,6 +358,17 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
         return None
 
     async def _execute(
+        self, query: str, request_data: GraphQLRequestData, context: Context, method: HTTPMethod
+    ) -> ExecutionResult:
+        started = time.perf_counter()
+        result = await self._execute_once(query, request_data, context, method)
+        document = await self._analysis(query)
+        definition = document.definition(request_data.operation_name) if document else None
+        kind = definition.operation.value if definition is not None else "query"
+        observe_operation(kind, result.errors, time.perf_counter() - started)
+        return result
+
+    async def _execute_once(
         self, query: str, request_data: GraphQLRequestData, context: Context, method: HTTPMethod
     ) -> ExecutionResult:
         try:

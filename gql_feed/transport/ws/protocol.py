@@ -250,7 +250,7 @@ class LiveProtocol(ABC):
         elif operation.sends_upload(request.variables):
             self._fail(op_id, starting, [feed_error(BadUserInput({"image": NO_UPLOADS}))])
         else:
-            await self._run_once(op_id, starting, request, claims)
+            await self._run_once(op_id, starting, request, claims, operation.kind.value)
 
     async def _prepare(
         self, op_id: str, starting: Starting, payload: OperationPayload
@@ -344,10 +344,10 @@ class LiveProtocol(ABC):
             subscriber.replay = None
 
     async def _run_once(
-        self, op_id: str, starting: Starting, request: Request, claims: Claims
+        self, op_id: str, starting: Starting, request: Request, claims: Claims, kind: str
     ) -> None:
         try:
-            payload = await self.operations.execute(request, claims, self.client)
+            payload = await self.operations.execute(request, claims, self.client, kind)
         except Exception:
             logger.exception("A query or mutation over the WebSocket failed")
             self.connection.close(CloseCode.INTERNAL_SERVER_ERROR, INTERNAL_REASON)
