@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import websockets
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.websockets import WebsocketsTransport
 from websockets.asyncio.client import ClientConnection
 
-from tests.helpers.server import TLS, LiveServer
+from tests.helpers.metrics import gauges
+from tests.helpers.server import LiveServer
 
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-ws"
 LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # "graphql-ws"
@@ -64,22 +64,6 @@ async def delete_post(server: LiveServer, token: str, post_id: str) -> None:
 
 async def signup(server: LiveServer) -> tuple[str, str]:
     return await asyncio.to_thread(server.signup_and_login)
-
-
-def metric_samples(server: LiveServer) -> dict[str, float]:
-    """Every sample of GET /metrics, by its name with labels (`x_bucket{le="0.1"}`)."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=TLS).text
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
-
-
-def gauges(server: LiveServer) -> dict[str, float]:
-    """The gql_feed_live_* samples of GET /metrics."""
-    return {k: v for k, v in metric_samples(server).items() if k.startswith("gql_feed_live_")}
 
 
 async def wait_for_gauges(

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers.server import TLS
+
+if TYPE_CHECKING:
+    from tests.helpers.server import LiveServer
 
 
 class Samples:
@@ -25,3 +32,20 @@ async def scrape(base_url: str) -> Samples:
         response = await http.get(f"{base_url}/metrics")
     response.raise_for_status()
     return Samples(response.text)
+
+
+def metric_samples(server: LiveServer) -> dict[str, float]:
+    """Every sample of a server's GET /metrics, by its name with labels as the text
+    format writes them (`x_bucket{le="0.1"}`)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=TLS).text
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{name}="{value}"' for name, value in sample.labels.items())
+            samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return samples
+
+
+def gauges(server: LiveServer) -> dict[str, float]:
+    """The gql_feed_live_* samples of GET /metrics."""
+    return {k: v for k, v in metric_samples(server).items() if k.startswith("gql_feed_live_")}

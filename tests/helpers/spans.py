@@ -2,7 +2,9 @@
 
 OpenTelemetry lets a process install its tracer provider once. Every test that looks at
 spans shares the one installed here, and empties the exporter before it starts: a test
-of this process sees only its own spans. (Servers in other processes export over OTLP.)
+of this process sees only its own spans. Tracing is suspended again when it ends, so the
+tests that run after it in this process run untraced, as they would alone. (Servers in
+other processes export over OTLP.)
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from gql_feed.observability import tracing
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -32,5 +36,9 @@ def spans() -> Iterator[InMemorySpanExporter]:
     """The exporter every span of this process reaches, emptied for this test."""
     exporter = _installed()
     exporter.clear()
-    yield exporter
-    exporter.clear()
+    tracing.suspend(False)
+    try:
+        yield exporter
+    finally:
+        tracing.suspend(True)
+        exporter.clear()

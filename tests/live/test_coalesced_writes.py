@@ -29,13 +29,13 @@ from tests.helpers.live import (
     TRANSPORT_WS,
     RawClient,
     create_post,
-    gauges,
     raw_client,
     read_until_closed,
     signup,
     stalled_socket,
     wait_for_values,
 )
+from tests.helpers.metrics import gauges
 from tests.helpers.server import LiveServer
 
 both = pytest.mark.parametrize("subprotocol", SUBPROTOCOLS)

@@ -20,7 +20,6 @@ from tests.helpers.live import (
     RawClient,
     create_post,
     event_ids,
-    gauges,
     raw_client,
     read_until_closed,
     signup,
@@ -29,6 +28,7 @@ from tests.helpers.live import (
     wait_for_values,
     wait_until_idle,
 )
+from tests.helpers.metrics import gauges
 from tests.helpers.server import LiveServer
 
 both = pytest.mark.parametrize("subprotocol", SUBPROTOCOLS)

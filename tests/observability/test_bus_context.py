@@ -22,9 +22,14 @@ from gql_feed.observability.tracing import TRACER
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
 from gql_feed.storage.event_log import LoggedEvent
+from tests.helpers.server import LiveServer
+from tests.helpers.services import (
+    fresh_postgres_database,
+    postgres_notify_url,
+    redis_url,
+    unique_channel,
+)
 from tests.helpers.spans import spans
-from tests.server import LiveServer
-from tests.services import fresh_postgres_database, postgres_notify_url, redis_url, unique_channel
 
 __all__ = ["spans"]
 

@@ -14,12 +14,12 @@ from gql_feed.config import Settings
 from gql_feed.live.close_codes import CloseCode
 from gql_feed.live.connection import SLOW_CONSUMER_REASON
 from gql_feed.live.groups import Subscriber
-from tests.asgi import Upload
+from tests.helpers.asgi import Upload
+from tests.helpers.inprocess import InProcessServer, in_process_server
+from tests.helpers.live import IDS_ONLY, LEGACY_WS, TRANSPORT_WS, RawClient, raw_client
 from tests.helpers.metrics import Samples, scrape
-from tests.live_helpers import IDS_ONLY, LEGACY_WS, TRANSPORT_WS, RawClient, raw_client
-from tests.observability.inprocess import InProcessServer, in_process_server
-from tests.server import TEST_SECRET, png_bytes
-from tests.stream_helpers import EVENTS, SSE
+from tests.helpers.server import TEST_SECRET, png_bytes
+from tests.helpers.streams import EVENTS, SSE
 
 OPERATIONS = "gql_feed_operations_total"
 DURATIONS = "gql_feed_operation_duration_seconds_count"

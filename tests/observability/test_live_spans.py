@@ -12,11 +12,11 @@ from opentelemetry.trace import SpanKind
 
 from gql_feed.config import Settings
 from gql_feed.observability.tracing import TRACER
-from tests.asgi import Upload
+from tests.helpers.asgi import Upload
+from tests.helpers.inprocess import in_process_server
+from tests.helpers.live import IDS_ONLY, RawClient, raw_client
+from tests.helpers.server import png_bytes
 from tests.helpers.spans import spans
-from tests.live_helpers import IDS_ONLY, RawClient, raw_client
-from tests.observability.inprocess import in_process_server
-from tests.server import png_bytes
 
 __all__ = ["spans"]
 

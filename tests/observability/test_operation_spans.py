@@ -27,8 +27,10 @@ from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import schema_extensions
 from gql_feed.engine.phase_spans import PhaseSpans
 from gql_feed.live.hooks import acts_while_executing
-from tests.live_helpers import LEGACY_WS, TRANSPORT_WS, raw_client
-from tests.observability.traced_server import (
+from tests.helpers.live import LEGACY_WS, TRANSPORT_WS, raw_client
+from tests.helpers.services import fresh_postgres_database
+from tests.helpers.streams import MULTIPART, SSE, TOKEN_HEADER, MultipartStream, SseStream
+from tests.helpers.traced_server import (
     EVENTS,
     TracedServer,
     children_of,
@@ -37,16 +39,15 @@ from tests.observability.traced_server import (
     traced_server,
     traced_settings,
 )
-from tests.services import fresh_postgres_database
-from tests.stream_helpers import MULTIPART, SSE, TOKEN_HEADER, MultipartStream, SseStream
 
 POSTS = "query Page { posts(perPage: 1) { totalPosts } }"
 Serve = Callable[..., AbstractAsyncContextManager[TracedServer]]
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Serve:
-    """A traced server on SQLite with the settings a test names."""
+def serve(tmp_path: Path, spans: InMemorySpanExporter) -> Serve:
+    """A traced server on SQLite with the settings a test names (made once tracing is on:
+    the schema's tracing extension is chosen when the application is)."""
 
     def start(database_url: str | None = None, **settings: Any) -> Any:
         url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}"

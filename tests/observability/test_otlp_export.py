@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.server import LiveServer
+from tests.helpers.server import LiveServer
 
 SERVER_KIND = Span.SpanKind.SPAN_KIND_SERVER
 

@@ -11,8 +11,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.live_helpers import LEGACY_WS, TRANSPORT_WS, raw_client
-from tests.observability.traced_server import (
+from tests.helpers.live import LEGACY_WS, TRANSPORT_WS, raw_client
+from tests.helpers.streams import MULTIPART, SSE, TOKEN_HEADER, MultipartStream, SseStream
+from tests.helpers.traced_server import (
     EVENTS,
     TracedServer,
     only_operation,
@@ -20,7 +21,6 @@ from tests.observability.traced_server import (
     traced_server,
     traced_settings,
 )
-from tests.stream_helpers import MULTIPART, SSE, TOKEN_HEADER, MultipartStream, SseStream
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PARENT_ID = 0x00F067AA0BA902B7
@@ -32,7 +32,7 @@ POSTS = "query Page { posts(perPage: 1) { totalPosts } }"
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[TracedServer]:
+async def server(tmp_path: Path, spans: InMemorySpanExporter) -> AsyncIterator[TracedServer]:
     settings = traced_settings(f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}", tmp_path)
     async with traced_server(settings) as running:
         yield running

@@ -26,7 +26,7 @@ from gql_feed.services.errors import Unauthenticated
 from gql_feed.services.tickets import SPENT, StreamTickets
 from gql_feed.services.tokens import Claims
 from tests.helpers.clock import SkippingClock
-from tests.helpers.live import metric_samples
+from tests.helpers.metrics import metric_samples
 from tests.helpers.server import TLS, LiveServer, server_environ
 from tests.helpers.services import (
     POSTGRES_HOST,

@@ -13,7 +13,7 @@ import httpx
 
 from gql_feed.config import Settings
 from tests.helpers.asgi import app_client, codes, create_post, login, signup, user_with_token
-from tests.helpers.live import metric_samples
+from tests.helpers.metrics import metric_samples
 from tests.helpers.server import TLS, LiveServer
 
 Factory = Callable[..., LiveServer]

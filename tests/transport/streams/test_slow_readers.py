@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers.live import gauges, signup, wait_for_values
+from tests.helpers.live import signup, wait_for_values
+from tests.helpers.metrics import gauges
 from tests.helpers.server import TLS, LiveServer
 from tests.helpers.streams import MULTIPART, SSE
 

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from gql_feed.app import create_app
 from gql_feed.config import Settings
 from gql_feed.schema.context import Services
-from tests.asgi import user_with_token
+from tests.helpers.asgi import user_with_token
 
 
 @dataclass

@@ -23,8 +23,8 @@ from opentelemetry.trace import SpanKind
 
 from gql_feed.app import create_app
 from gql_feed.config import Settings
+from tests.helpers.server import TEST_SECRET, free_port, png_bytes
 from tests.helpers.spans import _installed
-from tests.server import TEST_SECRET, free_port, png_bytes
 
 SIGNUP = "mutation($i: SignupInput!) { signup(input: $i) { id } }"
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
