@@ -265,7 +265,9 @@ class LiveProtocol(ABC):
         self._prepared = mine
         try:
             if before is not None and not before.done():
-                await before
+                # Shielded: cancelling this operation (its `complete` came first) must not
+                # cancel the step before it, which is another operation's to finish.
+                await asyncio.shield(before)
             try:
                 query = await self.operations.persisted.resolve_payload(payload)
             except DocumentRefused as refusal:

@@ -140,3 +140,39 @@ async def test_subscribe_right_behind_connection_init_is_served(
         [message] = await client.events(1)
         assert message["id"] == "1"
         assert message["payload"]["data"]["postEvents"]["post"]["id"] == created["id"]
+
+
+@pytest.mark.redis
+async def test_completing_an_operation_queued_behind_another_leaves_that_one_alone(
+    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+) -> None:
+    """Documents are looked up in the order their messages came: `b` waits for `a`'s
+    lookup. `complete b` ends `b` alone; `a` still answers and the socket stays open
+    (cancelling `b` once cancelled what it waited on, and the server closed with 4500)."""
+    server = await asyncio.to_thread(
+        live_server_factory,
+        GQL_FEED_BROADCAST_URL=redis.url,
+        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
+    )
+    token, _ = await signup(server)
+    first = f"subscription First{time.time_ns()} {{ postEvents {{ id }} }}"
+    second = f"subscription Second{time.time_ns()} {{ postEvents {{ id }} }}"
+    control = Redis.from_url(redis.url)
+    try:
+        async with raw_client(server) as client:
+            await client.init(token)
+            await control.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+            await client.send({"id": "a", "type": "subscribe", "payload": persisted_payload(first)})
+            await client.send(
+                {"id": "b", "type": "subscribe", "payload": persisted_payload(second)}
+            )
+            await client.complete("b")
+            message = json.loads(await asyncio.wait_for(client.socket.recv(), 10))
+            assert (message["id"], message["type"]) == ("a", "error"), message
+            assert [e["extensions"]["code"] for e in message["payload"]] == [
+                "PERSISTED_QUERY_NOT_FOUND"
+            ]
+            await client.send({"type": "ping"})
+            assert json.loads(await asyncio.wait_for(client.socket.recv(), 10)) == {"type": "pong"}
+    finally:
+        await control.aclose()
