@@ -38,8 +38,7 @@ def free_port() -> int:
 class Server:
     """`gql-feed serve` with a fresh SQLite database in a temporary folder."""
 
-    def __init__(self, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
-        """`command` runs the CLI (default `python -m gql_feed`), given `serve --port P`."""
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="gql_feed_bench_"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,7 +57,7 @@ class Server:
             **(env or {}),
         }
         self.process = subprocess.Popen(
-            [*(command or [sys.executable, "-m", "gql_feed"]), "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "gql_feed", "serve", "--port", str(self.port)],
             env=self.env,
             cwd=self.folder,
         )

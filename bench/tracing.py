@@ -1,8 +1,8 @@
 """Tracing off, and on at 100 % and 1 % sampling: reads per second and fan-out latency.
 
-For each mode a fresh server (`bench/otel_serve.py`, i.e. `gql-feed serve` with tracing set
-up from OTEL_*) exports over OTLP/HTTP in batches, as a deployment sends to its collector,
-to a sink in this process that answers every export and discards it. Printed side by side:
+For each mode a fresh server (tracing set up from the standard OTEL_* variables) exports
+over OTLP/HTTP in batches, as a deployment sends to its collector, to a sink in this
+process that answers every export and discards it (`otlp_sink.py`). Printed side by side:
 `posts(page)` read throughput with the response cache on (kept answers) and off (every
 read executed), and `fanout.py`'s fan-out figures (a createPost reaching N WebSocket
 subscribers: completion median, delivery p50/p99). The sink's span bytes show that the
@@ -18,8 +18,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -27,26 +25,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Server, login
 from http_throughput import PAGE, measure
+from otlp_sink import Sink, start
 
 HERE = Path(__file__).parent
-SERVE = [sys.executable, str(HERE / "otel_serve.py")]
-
-
-class Sink(BaseHTTPRequestHandler):
-    """An OTLP/HTTP receiver that keeps nothing: it reads each export and answers 200."""
-
-    received = 0
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        Sink.received += len(body)
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
 
 
 def modes(sink_url: str) -> dict[str, dict[str, str]]:
@@ -92,7 +73,7 @@ def fanout(url: str, n: int, events: int) -> dict[str, float]:
 
 def run_mode(env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     figures: dict[str, float] = {}
-    server = Server(env, SERVE)
+    server = Server(env)
     try:
         figures["cached reads/s"] = asyncio.run(reads(server.url, args.seconds, args.concurrency))
         result = fanout(server.url, args.n, args.events)
@@ -102,7 +83,7 @@ def run_mode(env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
         figures["createPost ms"] = result["trigger_median_ms"]
     finally:
         server.stop()
-    server = Server({**env, "GQL_FEED_RESPONSE_CACHE_BYTES": "0"}, SERVE)
+    server = Server({**env, "GQL_FEED_RESPONSE_CACHE_BYTES": "0"})
     try:
         figures["executed reads/s"] = asyncio.run(reads(server.url, args.seconds, args.concurrency))
     finally:
@@ -120,8 +101,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10)
     args = parser.parse_args()
 
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink = start()
     results: dict[str, dict[str, float]] = {}
     for name, env in modes(f"http://127.0.0.1:{sink.server_address[1]}").items():
         before = Sink.received
