@@ -13,11 +13,11 @@ import pytest
 
 from tests.helpers.live import IDS_ONLY, SUBPROTOCOLS, TRANSPORT_WS, raw_client, signup
 from tests.helpers.live import wait_for_subscriptions as wait_for_subscribers
+from tests.helpers.metrics import metric_samples
 from tests.helpers.redis_server import OwnRedis
 from tests.helpers.server import LiveServer, png_bytes
 from tests.helpers.services import unique_channel
 from tests.helpers.watchers import (
-    metric_samples,
     ready,
     wait_until_all_have,
     wait_until_ready_is,

@@ -19,6 +19,7 @@ import pytest
 from tests.helpers.live import IDS_ONLY, SUBPROTOCOLS, TRANSPORT_WS, raw_client, signup
 from tests.helpers.live import wait_for_subscriptions as wait_for_subscribers
 from tests.helpers.live import wait_for_values as wait_for_gauges
+from tests.helpers.metrics import metric_samples
 from tests.helpers.node_clients import clients, node_client
 from tests.helpers.redis_server import OwnRedis
 from tests.helpers.server import LiveServer
@@ -35,7 +36,6 @@ from tests.helpers.watchers import (
     assert_per_post_order,
     children,
     established_sockets,
-    metric_samples,
     open_watchers,
     ready,
     wait_until_all_have,
