@@ -1,7 +1,9 @@
-"""Shared fixtures: real server processes, and the ASGI app in process for HTTP tests."""
+"""Shared fixtures: real server processes, and the ASGI app in process for HTTP tests;
+and the order in which `make test`'s workers take the test files."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +17,46 @@ from tests.helpers.asgi import app_client
 from tests.helpers.clock import SkippingClock
 from tests.helpers.server import TEST_SECRET, LiveServer
 from tests.helpers.services import fresh_postgres_database
+
+# The files that take longest, longest first (from `pytest --durations=0`, summed by file).
+# `make test` gives each worker a whole file at a time (`--dist loadfile`): a long file
+# taken last keeps one worker busy while the other has nothing left, so these go first.
+LONGEST_FIRST = (
+    "tests/app/test_scale_out.py",
+    "tests/project/test_doc_examples.py",
+    "tests/live/test_live_resume.py",
+    "tests/transport/streams/test_live_sse.py",
+    "tests/e2e/test_browser.py",
+    "tests/engine/test_fuzz.py",
+    "tests/services/test_login_throttle.py",
+    "tests/services/test_signup_flood.py",
+    "tests/clients/test_graphql_sse_example.py",
+    "tests/transport/streams/test_live_multipart.py",
+    "tests/live/test_resume_stress.py",
+    "tests/e2e/test_graphiql_browser.py",
+    "tests/project/test_readme_promises.py",
+    "tests/engine/test_trusted_documents.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist hands out files with the most tests first unless told to keep the
+    collection's order, which `pytest_collection_modifyitems` below sets."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, then the rest as xdist would take them (most tests
+    first). Only files move, each keeping its tests' order; every worker collects the
+    same files and so computes the same order, as xdist requires."""
+
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    sizes = Counter(file_of(item) for item in items)
+    items.sort(key=lambda item: (rank.get(file_of(item), len(rank)), -sizes[file_of(item)]))
 
 
 @pytest.fixture(scope="module")
