@@ -255,7 +255,10 @@ class LiveProtocol(ABC):
         self._prepared = mine
         try:
             if before is not None and not before.done():
-                await before
+                # Shielded: this operation may be cancelled while it waits (its own
+                # `complete`), and that must not cancel the one before it's future,
+                # which that one then could not resolve (InvalidStateError: 4500).
+                await asyncio.shield(before)
             try:
                 query = await self.operations.persisted.resolve_payload(payload)
             except DocumentRefused as refusal:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.helpers.live import IDS_ONLY, LEGACY_WS, SUBPROTOCOLS, raw_client, signup
+from tests.helpers.live import IDS_ONLY, LEGACY_WS, SUBPROTOCOLS, gauges, raw_client, signup
 from tests.helpers.redis_server import OwnRedis
 from tests.helpers.server import LiveServer
 from tests.helpers.services import unique_channel
@@ -140,3 +140,35 @@ async def test_subscribe_right_behind_connection_init_is_served(
         [message] = await client.events(1)
         assert message["id"] == "1"
         assert message["payload"]["data"]["postEvents"]["post"]["id"] == created["id"]
+
+
+@pytest.mark.redis
+async def test_completing_subscribes_waiting_one_behind_the_other_keeps_the_socket(
+    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+) -> None:
+    """The second subscribe waits for the first's document (APQ order); a `complete` for
+    it must not break the first's wait, whose own `complete` would then fail (4500)."""
+    server = await asyncio.to_thread(
+        live_server_factory,
+        GQL_FEED_BROADCAST_URL=redis.url,
+        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
+    )
+    token, _ = await signup(server)
+    control = Redis.from_url(redis.url)
+    try:
+        async with raw_client(server) as client:
+            await client.init(token)
+            await control.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+            for op_id in ("first", "second"):
+                query = f"subscription W{op_id}{time.time_ns()} {{ postEvents {{ id }} }}"
+                await client.send(
+                    {"id": op_id, "type": "subscribe", "payload": persisted_payload(query)}
+                )
+            await client.complete("second")
+            await client.complete("first")
+            await control.ping()  # answered once the pause is over: both lookups are done
+            await client.send({"type": "ping"})
+            assert json.loads(await asyncio.wait_for(client.socket.recv(), 10)) == {"type": "pong"}
+            assert gauges(server)["gql_feed_live_connections"] == 1
+    finally:
+        await control.aclose()
