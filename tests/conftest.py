@@ -18,26 +18,7 @@ from tests.helpers.asgi import app_client
 from tests.helpers.clock import SkippingClock
 from tests.helpers.server import TEST_SECRET, LiveServer
 from tests.helpers.services import fresh_postgres_database
-
-# The files that take longest, longest first (from `pytest --durations=0`, summed by file).
-# `make test` gives each worker a whole file at a time (`--dist loadfile`): a long file
-# taken last keeps one worker busy while the other has nothing left, so these go first.
-LONGEST_FIRST = (
-    "tests/app/test_scale_out.py",
-    "tests/project/test_doc_examples.py",
-    "tests/live/test_live_resume.py",
-    "tests/transport/streams/test_live_sse.py",
-    "tests/e2e/test_browser.py",
-    "tests/engine/test_fuzz.py",
-    "tests/services/test_login_throttle.py",
-    "tests/services/test_signup_flood.py",
-    "tests/clients/test_graphql_sse_example.py",
-    "tests/transport/streams/test_live_multipart.py",
-    "tests/live/test_resume_stress.py",
-    "tests/e2e/test_graphiql_browser.py",
-    "tests/project/test_readme_promises.py",
-    "tests/engine/test_trusted_documents.py",
-)
+from tests.helpers.suite_order import LONGEST_FIRST
 
 
 def pytest_configure(config: pytest.Config) -> None:
