@@ -20,11 +20,21 @@ from tests.helpers.services import unique_channel
 PAUSE_MS = 1500
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def redis() -> Iterator[OwnRedis]:
+    """A Redis of this module's own: its tests pause it (CLIENT PAUSE), one at a time."""
     server = OwnRedis()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def apq_server(redis: OwnRedis, shared_server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """A server whose APQ store is that Redis (the bus's), for every test of the module:
+    each registers queries of its own (named by the time) and waits out its pause."""
+    return shared_server_factory(
+        GQL_FEED_BROADCAST_URL=redis.url, GQL_FEED_BROADCAST_CHANNEL=unique_channel()
+    )
 
 
 def persisted_payload(query: str) -> dict[str, Any]:
@@ -38,16 +48,12 @@ def persisted(query: str) -> dict[str, Any]:
 
 @pytest.mark.redis
 async def test_a_ping_overtakes_a_subscribe_waiting_on_its_apq_lookup(
-    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+    apq_server: LiveServer, redis: OwnRedis
 ) -> None:
     """The APQ store is Redis (the bus's); Redis stops answering for 1.5 s (CLIENT PAUSE)
     while a subscribe by hash waits for its lookup, and a ping sent after it is answered
     first."""
-    server = await asyncio.to_thread(
-        live_server_factory,
-        GQL_FEED_BROADCAST_URL=redis.url,
-        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
-    )
+    server = apq_server
     token, _ = await signup(server)
     unknown = f"subscription Unknown{time.time_ns()} {{ postEvents {{ id }} }}"
     control = Redis.from_url(redis.url)
@@ -74,15 +80,11 @@ async def test_a_ping_overtakes_a_subscribe_waiting_on_its_apq_lookup(
 
 @pytest.mark.redis
 async def test_complete_cancels_a_subscribe_still_waiting(
-    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+    apq_server: LiveServer, redis: OwnRedis
 ) -> None:
     """A subscribe still being prepared is an active operation: `complete` ends it before
     it ever answers."""
-    server = await asyncio.to_thread(
-        live_server_factory,
-        GQL_FEED_BROADCAST_URL=redis.url,
-        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
-    )
+    server = apq_server
     token, _ = await signup(server)
     query = f"subscription Later{time.time_ns()} {{ postEvents {{ id }} }}"
     control = Redis.from_url(redis.url)
@@ -144,15 +146,11 @@ async def test_subscribe_right_behind_connection_init_is_served(
 
 @pytest.mark.redis
 async def test_completing_subscribes_waiting_one_behind_the_other_keeps_the_socket(
-    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+    apq_server: LiveServer, redis: OwnRedis
 ) -> None:
     """The second subscribe waits for the first's document (APQ order); a `complete` for
     it must not break the first's wait, whose own `complete` would then fail (4500)."""
-    server = await asyncio.to_thread(
-        live_server_factory,
-        GQL_FEED_BROADCAST_URL=redis.url,
-        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
-    )
+    server = apq_server
     token, _ = await signup(server)
     control = Redis.from_url(redis.url)
     try:
