@@ -1,20 +1,44 @@
-"""Shared fixtures: real server processes, and the ASGI app in process for HTTP tests."""
+"""Shared fixtures: real server processes, and the ASGI app in process for HTTP tests;
+and the order in which `make test`'s workers take the test files."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import limits.aio.storage.memory
 import pytest
+from argon2 import PasswordHasher
 
 from gql_feed.config import Settings
-from gql_feed.services import throttle
+from gql_feed.services import passwords, throttle
 from tests.helpers.asgi import app_client
 from tests.helpers.clock import SkippingClock
 from tests.helpers.server import TEST_SECRET, LiveServer
 from tests.helpers.services import fresh_postgres_database
+from tests.helpers.suite_order import LONGEST_FIRST
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist hands out files with the most tests first unless told to keep the
+    collection's order, which `pytest_collection_modifyitems` below sets."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, then the rest as xdist would take them (most tests
+    first). Only files move, each keeping its tests' order; every worker collects the
+    same files and so computes the same order, as xdist requires."""
+
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    sizes = Counter(file_of(item) for item in items)
+    items.sort(key=lambda item: (rank.get(file_of(item), len(rank)), -sizes[file_of(item)]))
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +112,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in process (lifespan included) behind an httpx client."""
+async def client(
+    settings: Settings, cheap_password_hashes: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in process (lifespan included) behind an httpx client, its password
+    hashes at their least cost (`cheap_password_hashes`)."""
     async with app_client(settings) as http:
         yield http
 
@@ -102,3 +129,15 @@ def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
     monkeypatch.setattr(throttle, "time", clock)
     monkeypatch.setattr(limits.aio.storage.memory, "time", clock)
     return clock
+
+
+@pytest.fixture
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its least cost in this process, for tests that make accounts and log
+    in to test something else (a throttle's counting, a page): a hash then takes a
+    millisecond instead of some 100 ms of CPU. Hashing itself (its cost, its threads and
+    queue) is tested at the real cost, by tests that build their app with `app_client`
+    or run a server process; a hash made cheap still verifies only its own password."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("gql_feed: no such user"))

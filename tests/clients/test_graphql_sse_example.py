@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,11 @@ def example() -> Path:
 
 @pytest.mark.parametrize("mode", ["distinct", "single"])
 async def test_no_event_lost_or_repeated_across_a_restart(
-    example: Path, live_server_factory: Callable[..., LiveServer], mode: str
+    example: Path, live_server: LiveServer, mode: str
 ) -> None:
-    server = live_server_factory()
+    # Both modes on the module's server: each has users of its own, and the restart
+    # the first mode makes leaves the second a server like any other.
+    server = live_server
     email = f"sse-{uuid.uuid4().hex[:10]}@example.com"
     await asyncio.to_thread(server.signup_and_login, email, "Reader")
     writer, _ = await asyncio.to_thread(server.signup_and_login, None, "Writer")

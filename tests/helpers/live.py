@@ -171,12 +171,20 @@ class RawClient:
 async def raw_client(
     server: LiveServer, subprotocol: str | None = TRANSPORT_WS, **options: Any
 ) -> AsyncIterator[RawClient]:
+    """A client socket that reads whatever the server sends, however little the test reads.
+
+    websockets stops reading the socket once `max_queue` messages wait unread, and its
+    closing handshake then never sees the server's close frame: leaving the block after
+    reading a few of many events would wait out `close_timeout` (10 s). A test that
+    wants a client that does not read says so (`max_queue=1`, a stalled socket).
+    """
     protocols = [subprotocol] if subprotocol else None
+    options.setdefault("max_queue", None)
     async with websockets.connect(
         server.ws_url,
-        subprotocols=protocols,
+        subprotocols=protocols,  # type: ignore[arg-type]
         open_timeout=10,
-        **options,  # type: ignore[arg-type]
+        **options,
     ) as socket:
         yield RawClient(socket)
 

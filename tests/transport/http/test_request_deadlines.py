@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -50,14 +51,28 @@ def read_response(sock: socket.socket, seconds: float) -> tuple[int, dict[str, A
     return status, parsed
 
 
-async def trickle(sock: socket.socket, piece: bytes) -> None:
-    """A piece a second, until the server has closed the connection (or for 4 s)."""
-    for _ in range(4):
-        await asyncio.sleep(1)
+# Both deadlines at their least (1 s; 10 s and 60 s by default, which
+# tests/app/test_settings_defaults.py holds to the docs), on one server for the module.
+DEADLINES = {
+    "GQL_FEED_REQUEST_BODY_TIMEOUT_SECONDS": "1",
+    "GQL_FEED_REQUEST_HEADER_TIMEOUT_SECONDS": "1",
+}
+PIECES = 16  # a piece every quarter second: 4 s of trickling at most, four deadlines
+
+
+async def trickle(sock: socket.socket, piece: bytes) -> bool:
+    """A piece every quarter second, each in time, until the server has answered: True
+    if it did meanwhile (a deadline counted from the start, not reset by each piece)."""
+    for _ in range(PIECES):
+        await asyncio.sleep(0.25)
+        readable, _, _ = select.select([sock], [], [], 0)
+        if readable:
+            return True
         try:
             sock.sendall(piece)
         except OSError:
-            return
+            return True
+    return False
 
 
 def cheap_query_seconds(server: LiveServer) -> float:
@@ -67,15 +82,15 @@ def cheap_query_seconds(server: LiveServer) -> float:
     return time.monotonic() - started
 
 
-async def test_a_trickled_body_gets_408(live_server_factory: Callable[..., LiveServer]) -> None:
-    server = live_server_factory(GQL_FEED_REQUEST_BODY_TIMEOUT_SECONDS="2")
+async def test_a_trickled_body_gets_408(shared_server_factory: Callable[..., LiveServer]) -> None:
+    server = shared_server_factory(**DEADLINES)
     sock = socket.create_connection(("127.0.0.1", server.port))
     try:
         sock.sendall(multipart_head(100_000) + f"--{BOUNDARY}\r\n".encode())
         started = time.monotonic()
-        # One byte a second meanwhile: each arrives in time, the whole body never does.
+        # A byte every quarter second meanwhile: each arrives in time, the body never does.
         assert await asyncio.to_thread(cheap_query_seconds, server) < CHEAP_QUERY_SECONDS
-        await trickle(sock, b"x")
+        assert await trickle(sock, b"x"), "still reading the body after four deadlines"
         status, body = await asyncio.to_thread(read_response, sock, ANSWER_SECONDS)
         waited = time.monotonic() - started
     finally:
@@ -85,12 +100,12 @@ async def test_a_trickled_body_gets_408(live_server_factory: Callable[..., LiveS
     assert waited < ANSWER_SECONDS
 
 
-async def test_trickled_headers_get_408(live_server_factory: Callable[..., LiveServer]) -> None:
-    server = live_server_factory(GQL_FEED_REQUEST_HEADER_TIMEOUT_SECONDS="2")
+async def test_trickled_headers_get_408(shared_server_factory: Callable[..., LiveServer]) -> None:
+    server = shared_server_factory(**DEADLINES)
     sock = socket.create_connection(("127.0.0.1", server.port))
     try:
         sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        await trickle(sock, b"X-Slow: x\r\n")
+        assert await trickle(sock, b"X-Slow: x\r\n"), "still reading after four deadlines"
         assert await asyncio.to_thread(cheap_query_seconds, server) < CHEAP_QUERY_SECONDS
         status, body = await asyncio.to_thread(read_response, sock, ANSWER_SECONDS)
     finally:

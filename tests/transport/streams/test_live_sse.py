@@ -145,8 +145,9 @@ async def test_sse_and_websocket_subscribers_share_one_group(live_server: LiveSe
 async def test_keepalive_comments_and_an_expired_login_end_the_stream(
     live_server_factory: Callable[..., LiveServer],
 ) -> None:
+    # A token lives 1 to 2 s at the least TTL (its `exp` is in whole seconds).
     server = live_server_factory(
-        GQL_FEED_WS_KEEPALIVE_SECONDS="0.2", GQL_FEED_TOKEN_TTL_SECONDS="3"
+        GQL_FEED_WS_KEEPALIVE_SECONDS="0.1", GQL_FEED_TOKEN_TTL_SECONDS="2"
     )
     token, _ = await signup(server)
     async with sse(server, token=token) as stream:

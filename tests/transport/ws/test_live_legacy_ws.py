@@ -119,4 +119,4 @@ async def test_connection_terminate_closes_normally(live_server: LiveServer) -> 
 async def test_expired_token_closes_with_4440(
     live_server_factory: Callable[..., LiveServer],
 ) -> None:
-    await token_expiry_closes(live_server_factory(GQL_FEED_TOKEN_TTL_SECONDS="3"), LEGACY_WS)
+    await token_expiry_closes(live_server_factory(GQL_FEED_TOKEN_TTL_SECONDS="2"), LEGACY_WS)

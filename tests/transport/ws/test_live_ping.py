@@ -20,11 +20,21 @@ from tests.helpers.services import unique_channel
 PAUSE_MS = 1500
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def redis() -> Iterator[OwnRedis]:
+    """A Redis of this module's own: its tests pause it (CLIENT PAUSE), one at a time."""
     server = OwnRedis()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def apq_server(redis: OwnRedis, shared_server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """A server whose APQ store is that Redis (the bus's), for every test of the module:
+    each registers queries of its own (named by the time) and waits out its pause."""
+    return shared_server_factory(
+        GQL_FEED_BROADCAST_URL=redis.url, GQL_FEED_BROADCAST_CHANNEL=unique_channel()
+    )
 
 
 def persisted_payload(query: str) -> dict[str, Any]:
@@ -38,16 +48,12 @@ def persisted(query: str) -> dict[str, Any]:
 
 @pytest.mark.redis
 async def test_a_ping_overtakes_a_subscribe_waiting_on_its_apq_lookup(
-    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+    apq_server: LiveServer, redis: OwnRedis
 ) -> None:
     """The APQ store is Redis (the bus's); Redis stops answering for 1.5 s (CLIENT PAUSE)
     while a subscribe by hash waits for its lookup, and a ping sent after it is answered
     first."""
-    server = await asyncio.to_thread(
-        live_server_factory,
-        GQL_FEED_BROADCAST_URL=redis.url,
-        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
-    )
+    server = apq_server
     token, _ = await signup(server)
     unknown = f"subscription Unknown{time.time_ns()} {{ postEvents {{ id }} }}"
     control = Redis.from_url(redis.url)
@@ -74,15 +80,11 @@ async def test_a_ping_overtakes_a_subscribe_waiting_on_its_apq_lookup(
 
 @pytest.mark.redis
 async def test_complete_cancels_a_subscribe_still_waiting(
-    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+    apq_server: LiveServer, redis: OwnRedis
 ) -> None:
     """A subscribe still being prepared is an active operation: `complete` ends it before
     it ever answers."""
-    server = await asyncio.to_thread(
-        live_server_factory,
-        GQL_FEED_BROADCAST_URL=redis.url,
-        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
-    )
+    server = apq_server
     token, _ = await signup(server)
     query = f"subscription Later{time.time_ns()} {{ postEvents {{ id }} }}"
     control = Redis.from_url(redis.url)
@@ -144,16 +146,12 @@ async def test_subscribe_right_behind_connection_init_is_served(
 
 @pytest.mark.redis
 async def test_completing_an_operation_queued_behind_another_leaves_that_one_alone(
-    live_server_factory: Callable[..., LiveServer], redis: OwnRedis
+    apq_server: LiveServer, redis: OwnRedis
 ) -> None:
     """Documents are looked up in the order their messages came: `b` waits for `a`'s
     lookup. `complete b` ends `b` alone; `a` still answers and the socket stays open
     (cancelling `b` once cancelled what it waited on, and the server closed with 4500)."""
-    server = await asyncio.to_thread(
-        live_server_factory,
-        GQL_FEED_BROADCAST_URL=redis.url,
-        GQL_FEED_BROADCAST_CHANNEL=unique_channel(),
-    )
+    server = apq_server
     token, _ = await signup(server)
     first = f"subscription First{time.time_ns()} {{ postEvents {{ id }} }}"
     second = f"subscription Second{time.time_ns()} {{ postEvents {{ id }} }}"
