@@ -132,7 +132,7 @@ def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
 
 
 @pytest.fixture
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """argon2id at its least cost in this process, for tests that make accounts and log
     in to test something else (a throttle's counting, a page): a hash then takes a
     millisecond instead of some 100 ms of CPU. Hashing itself (its cost, its threads and
@@ -140,4 +140,6 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     or run a server process; a hash made cheap still verifies only its own password."""
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     monkeypatch.setattr(passwords, "_hasher", cheap)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("gql_feed: no such user"))
+    passwords._dummy_hash.cache_clear()  # made again, cheaply, on first use
+    yield
+    passwords._dummy_hash.cache_clear()

@@ -10,6 +10,8 @@ arrives.
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -17,9 +19,6 @@ from gql_feed.runtime.workers import WorkerPool, WorkQueueFull
 from gql_feed.services.errors import ServerBusy
 
 _hasher = PasswordHasher()
-
-# Verified against when the email is unknown, so both failures cost the same time.
-_DUMMY_HASH = _hasher.hash("gql_feed: no such user")
 
 
 class Passwords:
@@ -35,7 +34,7 @@ class Passwords:
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """False for a wrong password or no account (None), which take the same time."""
         try:
-            valid = await self.pool.run(_verify, password_hash or _DUMMY_HASH, password)
+            valid = await self.pool.run(_verify, password_hash, password)
         except WorkQueueFull:
             raise ServerBusy() from None
         return valid and password_hash is not None
@@ -44,8 +43,15 @@ class Passwords:
         self.pool.close()
 
 
-def _verify(password_hash: str, password: str) -> bool:
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both failures cost the same time.
+    Made on first use, on a hashing thread: at import, every process start paid a hash."""
+    return _hasher.hash("gql_feed: no such user")
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
