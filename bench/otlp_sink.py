@@ -8,6 +8,8 @@ python bench/otlp_sink.py [--port 4318]   # then OTEL_EXPORTER_OTLP_ENDPOINT=htt
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,8 +36,16 @@ def start(port: int = 0) -> ThreadingHTTPServer:
     return sink
 
 
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=4318)
     args = parser.parse_args()
-    ThreadingHTTPServer(("127.0.0.1", args.port), Sink).serve_forever()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        ThreadingHTTPServer(("127.0.0.1", args.port), Sink).serve_forever()
+    finally:  # what was sent, to show that spans really were exported
+        print(f"otlp_sink: {Sink.received / 1024:.1f} KiB received", flush=True)
+
+
+if __name__ == "__main__":
+    main()
