@@ -53,6 +53,7 @@ TARGETS = {
         (
             "tests/engine/test_response_cache_units.py",
             "tests/engine/test_response_cache_flights.py",
+            "tests/engine/test_response_cache_freshness.py",
         ),
     ),
     "payload": Target("gql_feed/events/payload.py", ("tests/events/test_event_payload.py",)),

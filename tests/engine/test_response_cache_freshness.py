@@ -1,0 +1,114 @@
+"""When the response cache serves a kept answer, and when it executes instead, without a server.
+
+A kept answer is served only once the event log says this process has seen every event
+committed before the request; when the log cannot be read the query executes. What is
+kept is bounded in bytes, `0` turns the cache off, and /metrics counts what it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from graphql import parse
+from prometheus_client import REGISTRY
+
+from gql_feed.engine.analysis import analyse
+from gql_feed.engine.executable import build_schema
+from gql_feed.engine.response_cache import ResponseCache, ResponseKey
+from tests.helpers.response_cache import Log, cache_on
+
+SCHEMA = build_schema([])._schema
+PAGE = analyse(SCHEMA, parse("query Page($n: Int!) { posts(perPage: $n) { totalPosts } }"))
+KEY: ResponseKey = ("doc", None, b"{}", None)
+
+
+def counted(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+@pytest.mark.parametrize(("max_bytes", "kept"), [(0, False), (1, True), (1 << 20, True)])
+def test_a_zero_budget_turns_the_cache_off_any_other_keeps(max_bytes: int, kept: bool) -> None:
+    cache = cache_on(Log(), max_bytes)
+    key = cache.key(PAGE, "Page", {"n": 5}, viewer_id=None)
+    assert (key is not None) is kept
+
+
+async def test_an_answer_within_the_budget_is_kept() -> None:
+    """An answer weighs its bytes, its variables' and a small fixed overhead: a page of
+    100 bytes with its variables fits in a kilobyte."""
+    cache = cache_on(Log(), max_bytes=1024)
+    key = cache.key(PAGE, "Page", {"n": 5, "padding": "p" * 40}, viewer_id=None)
+    assert key is not None
+    answer = b"a" * 100
+    cache.land(key, cache.take_off(key), answer)
+    assert await cache.lookup(key) == answer
+
+
+async def test_an_answer_is_served_and_counted_only_when_fresh() -> None:
+    log = Log()
+    cache = cache_on(log)
+    hits = counted("gql_feed_response_cache_hits_total")
+    cache.land(KEY, cache.take_off(KEY), b"page")
+    assert await cache.lookup(KEY) == b"page"
+    assert counted("gql_feed_response_cache_hits_total") == hits + 1
+    log.newest_id = 3  # committed elsewhere; this process catches up, dropping the answer
+    assert await cache.lookup(KEY) is None
+    assert counted("gql_feed_response_cache_hits_total") == hits + 1
+
+
+async def test_a_hit_with_nothing_new_does_not_wait_on_the_hub() -> None:
+    """The hub's catch-up takes its lock and may read the log: only when the log holds an
+    event this process has not seen."""
+    log = Log()
+    cache = cache_on(log)
+    cache.begin_at(4)
+    log.newest_id = 4
+    cache.land(KEY, cache.take_off(KEY), b"page")
+    for _ in range(3):
+        assert await cache.lookup(KEY) == b"page"
+    assert log.catch_ups == []
+    log.newest_id = 5
+    assert await cache.lookup(KEY) is None
+    assert log.catch_ups == [5]
+
+
+async def test_an_unreadable_log_means_executing_not_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = Log()
+    cache = cache_on(log)
+    cache.land(KEY, cache.take_off(KEY), b"page")
+    log.failure = ConnectionError("database unreachable")
+    with caplog.at_level(logging.WARNING, logger="gql_feed.engine.response_cache"):
+        assert await cache.lookup(KEY) is None
+        flight = cache.take_off(KEY)
+        assert await cache.join(KEY) is None  # nor shared: executing is the safe way
+    assert len(caplog.records) == 2
+    for record in caplog.records:  # the log's error, with its traceback
+        assert record.exc_info is not None
+        assert isinstance(record.exc_info[1], ConnectionError)
+    log.failure = None
+    cache.land(KEY, flight, b"page")
+    assert await cache.lookup(KEY) == b"page"
+
+
+async def joined(cache: ResponseCache, answer: bytes | None) -> bytes | None:
+    """What a request arriving while an execution is under way gets, when it ends so."""
+    flight = cache.take_off(KEY)
+    joining = asyncio.create_task(cache.join(KEY))
+    for _ in range(5):  # let it reach the execution's answer (no timing: turns of the loop)
+        await asyncio.sleep(0)
+    assert not joining.done()
+    cache.land(KEY, flight, answer)
+    return await joining
+
+
+async def test_a_shared_answer_is_counted_a_failed_one_is_not() -> None:
+    cache = cache_on(Log())
+    shared = counted("gql_feed_response_cache_shared_total")
+    assert await joined(cache, None) is None  # failed: those who joined execute themselves
+    assert counted("gql_feed_response_cache_shared_total") == shared
+    assert await joined(cache, b"page") == b"page"
+    assert counted("gql_feed_response_cache_shared_total") == shared + 1
