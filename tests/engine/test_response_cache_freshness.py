@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from gql_feed.engine.analysis import analyse
 from gql_feed.engine.executable import build_schema
 from gql_feed.engine.response_cache import ResponseCache, ResponseKey
+from gql_feed.events.hub import HubEvent
 from tests.helpers.response_cache import Log, cache_on
 
 SCHEMA = build_schema([])._schema
@@ -35,6 +36,20 @@ def test_a_zero_budget_turns_the_cache_off_any_other_keeps(max_bytes: int, kept:
     assert (key is not None) is kept
 
 
+def test_the_key_is_per_variables_and_per_viewer_where_it_matters() -> None:
+    cache = cache_on(Log())
+    five = cache.key(PAGE, "Page", {"n": 5, "after": None}, viewer_id=1)
+    assert five is not None
+    assert cache.key(PAGE, "Page", {"after": None, "n": 5}, viewer_id=2) == five
+    assert cache.key(PAGE, "Page", {"n": 6, "after": None}, viewer_id=1) != five
+    assert cache.key(PAGE, "Page", None, viewer_id=1) != five
+    emails = analyse(SCHEMA, parse("{ posts { posts { creator { email } } } }"))
+    mine = cache.key(emails, None, None, viewer_id=1)
+    assert mine is not None
+    assert cache.key(emails, None, None, viewer_id=2) != mine
+    assert cache.key(emails, None, None, viewer_id=1) == mine
+
+
 async def test_an_answer_within_the_budget_is_kept() -> None:
     """An answer weighs its bytes, its variables' and a small fixed overhead: a page of
     100 bytes with its variables fits in a kilobyte."""
@@ -44,6 +59,29 @@ async def test_an_answer_within_the_budget_is_kept() -> None:
     answer = b"a" * 100
     cache.land(key, cache.take_off(key), answer)
     assert await cache.lookup(key) == answer
+
+
+async def test_an_answer_too_heavy_with_its_key_is_not_kept() -> None:
+    """Its bytes alone (900) fit in a kilobyte; with its variables' (60) and the fixed
+    overhead, it does not."""
+    cache = cache_on(Log(), max_bytes=1024)
+    key = cache.key(PAGE, "Page", {"n": 5, "padding": "p" * 40}, viewer_id=None)
+    assert key is not None
+    assert len(key[2]) == 60
+    cache.land(key, cache.take_off(key), b"a" * 900)
+    assert await cache.lookup(key) is None
+
+
+async def test_an_event_heard_again_keeps_the_answers_computed_since() -> None:
+    """This process notes its own event as it publishes it; the hub hands the same event
+    on a moment later, and that must not drop the answers computed meanwhile."""
+    cache = cache_on(Log())
+    cache.note(1)
+    cache.land(KEY, cache.take_off(KEY), b"after event 1")
+    await cache.deliver(HubEvent(1, '{"id":1}', {}))  # type: ignore[typeddict-item]
+    assert await cache.lookup(KEY) == b"after event 1"
+    await cache.deliver(HubEvent(2, '{"id":2}', {}))  # type: ignore[typeddict-item]
+    assert await cache.lookup(KEY) is None
 
 
 async def test_an_answer_is_served_and_counted_only_when_fresh() -> None:
@@ -107,6 +145,7 @@ async def joined(cache: ResponseCache, answer: bytes | None) -> bytes | None:
 
 async def test_a_shared_answer_is_counted_a_failed_one_is_not() -> None:
     cache = cache_on(Log())
+    assert await cache.join(KEY) is None  # nothing under way: nothing to share
     shared = counted("gql_feed_response_cache_shared_total")
     assert await joined(cache, None) is None  # failed: those who joined execute themselves
     assert counted("gql_feed_response_cache_shared_total") == shared
