@@ -48,6 +48,10 @@ def test_the_key_is_per_variables_and_per_viewer_where_it_matters() -> None:
     assert mine is not None
     assert cache.key(emails, None, None, viewer_id=2) != mine
     assert cache.key(emails, None, None, viewer_id=1) == mine
+    # Not kept at all: a field that changes without an event; an operation not in the document.
+    status = analyse(SCHEMA, parse("{ posts { posts { creator { status } } } }"))
+    assert cache.key(status, None, None, viewer_id=1) is None
+    assert cache.key(PAGE, "Other", {"n": 5}, viewer_id=None) is None
 
 
 async def test_an_answer_within_the_budget_is_kept() -> None:
@@ -72,15 +76,19 @@ async def test_an_answer_too_heavy_with_its_key_is_not_kept() -> None:
     assert await cache.lookup(key) is None
 
 
-async def test_an_event_heard_again_keeps_the_answers_computed_since() -> None:
-    """This process notes its own event as it publishes it; the hub hands the same event
-    on a moment later, and that must not drop the answers computed meanwhile."""
-    cache = cache_on(Log())
-    cache.note(1)
-    cache.land(KEY, cache.take_off(KEY), b"after event 1")
-    await cache.deliver(HubEvent(1, '{"id":1}', {}))  # type: ignore[typeddict-item]
-    assert await cache.lookup(KEY) == b"after event 1"
-    await cache.deliver(HubEvent(2, '{"id":2}', {}))  # type: ignore[typeddict-item]
+async def test_an_event_heard_late_keeps_the_answers_computed_since() -> None:
+    """This process notes its own event as it publishes it; the hub hands that event (and
+    older ones, still on their way) on a moment later, and that must not drop the answers
+    computed meanwhile."""
+    log = Log()
+    cache = cache_on(log)
+    cache.note(2)
+    log.newest_id = 2
+    cache.land(KEY, cache.take_off(KEY), b"after event 2")
+    for event_id in (1, 2):
+        await cache.deliver(HubEvent(event_id, "{}", {}))  # type: ignore[typeddict-item]
+        assert await cache.lookup(KEY) == b"after event 2"
+    await cache.deliver(HubEvent(3, "{}", {}))  # type: ignore[typeddict-item]
     assert await cache.lookup(KEY) is None
 
 
