@@ -52,6 +52,8 @@ def test_the_key_is_per_variables_and_per_viewer_where_it_matters() -> None:
     status = analyse(SCHEMA, parse("{ posts { posts { creator { status } } } }"))
     assert cache.key(status, None, None, viewer_id=1) is None
     assert cache.key(PAGE, "Other", {"n": 5}, viewer_id=None) is None
+    # Nor variables that are not JSON (an uploaded file's, say): they name no answer.
+    assert cache.key(PAGE, "Page", {"n": object()}, viewer_id=None) is None
 
 
 async def test_an_answer_within_the_budget_is_kept() -> None:
@@ -102,6 +104,22 @@ async def test_an_answer_is_served_and_counted_only_when_fresh() -> None:
     log.newest_id = 3  # committed elsewhere; this process catches up, dropping the answer
     assert await cache.lookup(KEY) is None
     assert counted("gql_feed_response_cache_hits_total") == hits + 1
+
+
+async def test_an_answer_is_not_served_until_the_hub_has_caught_up() -> None:
+    """The hub's own bookkeeping is not relied upon: only events the cache itself has seen
+    count. A hub that could not hand on the newer event leaves the query to execute."""
+    log = Log()
+    cache = cache_on(log)
+    cache.land(KEY, cache.take_off(KEY), b"page")
+    log.delivers = False
+    log.newest_id = 3
+    assert await cache.lookup(KEY) is None
+    assert log.catch_ups == [3]
+    flight = cache.take_off(KEY)
+    assert await cache.join(KEY) is None
+    cache.land(KEY, flight, b"page again")
+    assert await cache.lookup(KEY) is None
 
 
 async def test_a_hit_with_nothing_new_does_not_wait_on_the_hub() -> None:

@@ -9,13 +9,15 @@ class Log:
     """The event log's newest id, and a hub that hands the cache every event up to it.
 
     `failure`, when set, is raised by every read of the log; `catch_ups` notes each id the
-    hub was asked to catch up to.
+    hub was asked to catch up to; with `delivers` False the hub hands on nothing (it could
+    not read the events from the log).
     """
 
     def __init__(self) -> None:
         self.newest_id = 0
         self.failure: Exception | None = None
         self.catch_ups: list[int] = []
+        self.delivers = True
         self.cache: ResponseCache | None = None
 
     async def newest(self) -> int:
@@ -26,7 +28,8 @@ class Log:
     async def catch_up_to(self, event_id: int) -> None:
         assert self.cache is not None
         self.catch_ups.append(event_id)
-        self.cache.note(event_id)
+        if self.delivers:
+            self.cache.note(event_id)
 
 
 def cache_on(log: Log, max_bytes: int = 1 << 20) -> ResponseCache:
