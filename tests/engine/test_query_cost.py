@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from graphql import get_introspection_query, parse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_introspection_query,
+    parse,
+)
+from graphql import build_schema as graphql_build_schema
 
 from gql_feed.config import Settings
 from gql_feed.engine.cost import QueryCost
@@ -106,6 +117,58 @@ def test_aliases_fragments_and_operations_all_count() -> None:
     assert cost(two, name="B") == 1 + 1 + 50
 
 
+def test_what_the_schema_lacks_counts_one_and_crashes_nothing() -> None:
+    """Cost is counted before validation refuses the document: a field, fragment type or
+    root the schema lacks counts as 1 (or as nothing), never as an error."""
+    assert cost("{ nope }") == 1
+    assert cost("{ nope { a b } }") == 1 + 2
+    assert cost("fragment F on Nope { a b } { posts { posts { ...F } } }") == 1 + 1 + 2 * 2
+    assert cost("query A { me { id } }", name="B") == 0  # no such operation: nothing runs
+    query = "query A { me { id } }"
+    assert COST.of_query(SCHEMA, query, parse(query), "B") == 0
+    no_mutations = graphql_build_schema("type Query { a: Int }")
+    assert COST.of(no_mutations, parse("mutation { a }")) == 0
+
+
+def test_a_document_too_deep_to_walk_costs_nothing() -> None:
+    """Deeper than Python's stack (no parser makes one, but the cost must not crash on
+    it): validation's depth limit refuses it, so it counts as nothing."""
+    node = FieldNode(name=NameNode(value="id"))
+    for _ in range(sys.getrecursionlimit()):
+        node = FieldNode(
+            name=NameNode(value="nope"), selection_set=SelectionSetNode(selections=(node,))
+        )
+    operation = OperationDefinitionNode(
+        operation=OperationType.QUERY, selection_set=SelectionSetNode(selections=(node,))
+    )
+    assert COST.of(SCHEMA, DocumentNode(definitions=(operation,))) == 0
+
+
+def test_a_remembered_cost_weighs_its_text_and_variables() -> None:
+    query = "query A($n: Int!, $pad: String) { posts(perPage: $n) { posts { id } } }"
+    document = parse(query)
+    small = QueryCost({"perPage": 50}, remembered_bytes=1024)
+    assert small.of_query(SCHEMA, query, document, "A", {"n": 3, "pad": "p" * 50}) == 1 + 1 + 3
+    assert len(small._remembered) == 1  # text and variables together fit in 1 KB
+    costs = QueryCost({"perPage": 50}, remembered_bytes=4096)
+    for n in range(200):
+        costs.of_query(SCHEMA, query, document, "A", {"n": n, "pad": "p" * 50})
+    # Each weighs at least its query text and variables: 4 KB holds no more than 4096 / 130.
+    assert 0 < len(costs._remembered) <= 4096 // (len(query) + 50)
+
+
+def test_variables_that_are_not_json_are_costed_not_remembered() -> None:
+    """An upload's variable is a file, not JSON: the cost is counted each time."""
+    query = (
+        "mutation($image: Upload!) { createPost(input: "
+        '{title: "A title", content: "Some content", image: $image}) { id title } }'
+    )
+    document = parse(query)
+    costs = QueryCost({"perPage": 50})
+    assert costs.of_query(SCHEMA, query, document, None, {"image": object()}) == 1 + 2
+    assert len(costs._remembered) == 0
+
+
 def test_fragments_nested_deeply_cost_linear_time() -> None:
     """Each fragment is counted once however often it is spread."""
     levels = 40
@@ -181,6 +244,7 @@ async def test_a_costly_query_is_refused_with_its_cost(client: httpx.AsyncClient
     extensions = body["errors"][0]["extensions"]
     assert extensions["cost"] == cost(ALIASED_PAGES)
     assert extensions["maxCost"] == MAX_COST
+    assert body["errors"][0]["message"].startswith(f"The query costs {extensions['cost']}, ")
     assert str(MAX_COST) in body["errors"][0]["message"]
     # The same document with small pages (a variable) runs.
     cheap = await gql(client, ALIASED_PAGES, {"n": 2}, token=token)
@@ -207,6 +271,8 @@ async def test_a_batch_is_counted_whole_and_refused_whole(settings: Settings) ->
                 "cost": 308,
                 "maxCost": 300,
             }
+            message = answer["errors"][0]["message"]
+            assert message.startswith("The operations of this request together cost 308, ")
         # Nothing ran: not even the cheap mutation.
         me = await gql(http, "{ me { status } }", token=token)
         assert me["data"]["me"]["status"] != "set by a costly batch"
