@@ -123,6 +123,10 @@ def test_what_the_schema_lacks_counts_one_and_crashes_nothing() -> None:
     assert cost("{ nope }") == 1
     assert cost("{ nope { a b } }") == 1 + 2
     assert cost("fragment F on Nope { a b } { posts { posts { ...F } } }") == 1 + 1 + 2 * 2
+    assert cost("{ posts { posts { ...Missing } } }") == 1 + 1
+    # A cycle of fragments (refused by validation) counts the way round once.
+    cycle = "fragment A on Post { id ...B } fragment B on Post { title ...A }"
+    assert cost(cycle + " { posts { posts { ...A } } }") == 1 + 1 + 2 * 2
     assert cost("query A { me { id } }", name="B") == 0  # no such operation: nothing runs
     query = "query A { me { id } }"
     assert COST.of_query(SCHEMA, query, parse(query), "B") == 0
