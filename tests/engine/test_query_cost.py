@@ -79,6 +79,8 @@ def test_cost_counts_list_sizes_times_the_selection() -> None:
     # Clamped to what the server allows: 10**9 items are never served, only 50.
     assert cost(query, {"n": 10**9}) == 1 + 1 + 50
     assert cost(query, {"n": "many"}) == 1 + 1 + 1
+    # The size argument by its name, whatever other arguments stand beside it.
+    assert cost("{ posts(page: 3, perPage: 10) { posts { id } } }") == 1 + 1 + 10
     # first multiplies the edges; pageInfo is counted once.
     assert cost(
         "{ feed(first: 10) { edges { cursor node { id } } pageInfo { endCursor } } }"
@@ -151,14 +153,15 @@ def test_a_document_too_deep_to_walk_costs_nothing() -> None:
 def test_a_remembered_cost_weighs_its_text_and_variables() -> None:
     query = "query A($n: Int!, $pad: String) { posts(perPage: $n) { posts { id } } }"
     document = parse(query)
+    pad = "p" * 500
     small = QueryCost({"perPage": 50}, remembered_bytes=1024)
-    assert small.of_query(SCHEMA, query, document, "A", {"n": 3, "pad": "p" * 50}) == 1 + 1 + 3
+    assert small.of_query(SCHEMA, query, document, "A", {"n": 3, "pad": pad}) == 1 + 1 + 3
     assert len(small._remembered) == 1  # text and variables together fit in 1 KB
     costs = QueryCost({"perPage": 50}, remembered_bytes=4096)
     for n in range(200):
-        costs.of_query(SCHEMA, query, document, "A", {"n": n, "pad": "p" * 50})
-    # Each weighs at least its query text and variables: 4 KB holds no more than 4096 / 130.
-    assert 0 < len(costs._remembered) <= 4096 // (len(query) + 50)
+        costs.of_query(SCHEMA, query, document, "A", {"n": n, "pad": pad})
+    # Each weighs at least its query text and variables: 4 KB holds only a few.
+    assert 0 < len(costs._remembered) <= 4096 // (len(query) + len(pad))
 
 
 def test_variables_that_are_not_json_are_costed_not_remembered() -> None:
