@@ -81,6 +81,7 @@ def test_cost_counts_list_sizes_times_the_selection() -> None:
     assert cost(query, {"n": "many"}) == 1 + 1 + 1
     # The size argument by its name, whatever other arguments stand beside it.
     assert cost("{ posts(page: 3, perPage: 10) { posts { id } } }") == 1 + 1 + 10
+    assert cost("{ posts(zzz: 3, perPage: 10) { posts { id } } }") == 1 + 1 + 10  # unknown
     # first multiplies the edges; pageInfo is counted once.
     assert cost(
         "{ feed(first: 10) { edges { cursor node { id } } pageInfo { endCursor } } }"
@@ -113,6 +114,8 @@ def test_aliases_fragments_and_operations_all_count() -> None:
     assert cost(fragments) == 1 + 1 + 10 * 2
     inline = "{ posts(perPage: 10) { ... on PostPage { posts { ... on Post { id title } } } } }"
     assert cost(inline) == 1 + 1 + 10 * 2
+    untyped = "{ posts(perPage: 10) { ... { posts { ... @include(if: true) { id title } } } } }"
+    assert cost(untyped) == 1 + 1 + 10 * 2
     # Only the operation that runs counts.
     two = "query A { me { id } } query B { posts(perPage: 50) { posts { id } } }"
     assert cost(two, name="A") == 2
@@ -157,6 +160,9 @@ def test_a_remembered_cost_weighs_its_text_and_variables() -> None:
     small = QueryCost({"perPage": 50}, remembered_bytes=1024)
     assert small.of_query(SCHEMA, query, document, "A", {"n": 3, "pad": pad}) == 1 + 1 + 3
     assert len(small._remembered) == 1  # text and variables together fit in 1 KB
+    default = QueryCost({"perPage": 50})
+    default.of_query(SCHEMA, query, document, "A", {"n": 3, "pad": pad})
+    assert len(default._remembered) == 1  # a megabyte unless told otherwise
     costs = QueryCost({"perPage": 50}, remembered_bytes=4096)
     for n in range(200):
         costs.of_query(SCHEMA, query, document, "A", {"n": n, "pad": pad})
