@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -12,8 +13,11 @@ from gql_feed.events.bus import bus_message
 from gql_feed.events.hub import EventHub
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
+from gql_feed.storage.event_log import LoggedEvent
 from tests.helpers.events import Collector, log_event
 from tests.helpers.services import unique_channel
+
+POLL_TASK = "gql_feed event log poll"
 
 
 @pytest.fixture
@@ -116,6 +120,123 @@ async def test_publish_reaches_local_sinks_once(db: Database) -> None:
             while marker.id not in sink.ids:
                 await asyncio.sleep(0.01)
         assert sink.ids == [event.id, marker.id]  # the echo was dropped as a duplicate
+    finally:
+        await hub.stop()
+
+
+async def test_catch_up_to_hands_on_what_the_log_holds_up_to_an_id(db: Database) -> None:
+    """A subscriber resuming after an event it saw through another process: the hub reads
+    the events up to it from the log at once, and never hands any on twice."""
+    hub, sink = await started_hub(db)
+    try:
+        logged = [await log_event(db, n) for n in range(3)]  # their bus messages are late
+        await hub.catch_up_to(logged[1].id)
+        assert sink.ids == [logged[0].id, logged[1].id]
+        await hub.catch_up_to(logged[0].id)
+        await hub.catch_up_to(logged[1].id)
+        assert sink.ids == [logged[0].id, logged[1].id]
+        await hub._on_bus_message(logged[1].payload)  # the late bus message: a duplicate
+        await hub.catch_up_to(logged[2].id)
+        assert sink.ids == [event.id for event in logged]
+    finally:
+        await hub.stop()
+
+
+async def test_a_stopped_hub_leaves_no_poll_running(db: Database) -> None:
+    never_started = EventHub(db, "memory://", unique_channel())
+    await never_started.stop()  # a start-up that failed early still shuts down
+    hub, _ = await started_hub(db)
+    await hub.stop()
+    polls = [task for task in asyncio.all_tasks() if task.get_name() == POLL_TASK]
+    assert all(task.done() for task in polls)
+
+
+async def test_the_poll_trims_the_log_only_now_and_then(db: Database) -> None:
+    """Trimming to the retention costs a write: it happens every few hundred polls, not at
+    every one (a poll that trimmed first would also lose the oldest events it brings)."""
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.01, retention=1)
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        logged = [await log_event(db, n) for n in range(3)]  # not on the bus: the poll brings them
+        async with asyncio.timeout(10):
+            while len(sink.ids) < 3 and logged[-1].id not in sink.ids:
+                await asyncio.sleep(0.01)
+        assert sink.ids == [event.id for event in logged]
+        async with db.read() as session:
+            assert await event_log.bounds(session) == (logged[0].id, logged[-1].id)
+    finally:
+        await hub.stop()
+
+
+class DownThenBackBus:
+    """The hub's bus, reduced to what the announcing of unpublished events needs."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.announced: list[int] = []
+        self.while_announcing: Callable[[], Awaitable[None]] | None = None
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def publish(self, event: LoggedEvent) -> bool:
+        return self.up
+
+    async def announce(self, event_id: int) -> bool:
+        if self.while_announcing is not None:
+            await self.while_announcing()
+        if self.up:
+            self.announced.append(event_id)
+        return self.up
+
+
+async def test_events_not_published_are_announced_once_the_bus_is_back(db: Database) -> None:
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=60.0)
+    bus = DownThenBackBus()
+    hub.bus = bus  # type: ignore[assignment]
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        await hub._on_bus_connected()
+        assert bus.announced == []  # nothing failed: nothing to announce
+        first, second = await log_event(db, 1), await log_event(db, 2)
+        await hub.publish(first)  # the broker is down
+        await hub.publish(second)
+        await hub._on_bus_connected()  # still down: the announcement fails, and waits
+        assert bus.announced == []
+        bus.up = True
+        await hub._on_bus_connected()
+        assert bus.announced == [second.id]  # the newest says the older ones too
+        await hub._on_bus_connected()  # a later reconnect has nothing to announce
+        assert bus.announced == [second.id]
+
+        # A newer event that fails while the announcement goes out is announced next time.
+        bus.up = False
+        third = await log_event(db, 3)
+        await hub.publish(third)
+
+        async def fails_meanwhile() -> None:
+            bus.up = False
+            await hub.publish(fourth)
+            bus.up = True
+
+        fourth = await log_event(db, 4)
+        bus.while_announcing = fails_meanwhile
+        bus.up = True
+        await hub._on_bus_connected()
+        bus.while_announcing = None
+        assert bus.announced == [second.id, third.id]
+        await hub._on_bus_connected()
+        assert bus.announced == [second.id, third.id, fourth.id]
+        await hub._on_bus_connected()
+        assert bus.announced == [second.id, third.id, fourth.id]
+        assert sorted(sink.ids) == [first.id, second.id, third.id, fourth.id]
     finally:
         await hub.stop()
 
