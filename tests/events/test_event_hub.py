@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from gql_feed.events.bus import bus_message
 from gql_feed.events.hub import EventHub
@@ -67,16 +68,29 @@ async def test_payload_is_the_body_with_its_own_id(db: Database) -> None:
             )
 
 
+def counted(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
 async def test_out_of_order_and_duplicate_messages(db: Database) -> None:
     hub, sink = await started_hub(db)
     try:
         first, second, third = [await log_event(db, n) for n in range(3)]
+        caught_up = counted("gql_feed_events_caught_up_total")
+        received = counted("gql_feed_events_received_total")
         # The bus brings 3 first: 1 and 2 are committed (gapless ids), so they are read first.
         await hub._on_bus_message(third.payload)
         await hub._on_bus_message(first.payload)
         await hub._on_bus_message(second.payload)
         await hub._on_bus_message(third.payload)
         assert sink.ids == [first.id, second.id, third.id]
+        assert counted("gql_feed_events_caught_up_total") == caught_up + 3
+        assert counted("gql_feed_events_received_total") == received + 3
+        # The next one, in order: handed on as the bus brought it, without reading the log.
+        fourth = await log_event(db, 4)
+        await hub._on_bus_message(fourth.payload)
+        assert sink.ids[-1] == fourth.id
+        assert counted("gql_feed_events_caught_up_total") == caught_up + 3
     finally:
         await hub.stop()
 
