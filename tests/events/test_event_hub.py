@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_feed.events.bus import bus_message
-from gql_feed.events.hub import EventHub
+from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
 from gql_feed.storage.event_log import LoggedEvent
@@ -180,6 +181,52 @@ async def test_the_poll_trims_the_log_only_now_and_then(db: Database) -> None:
         assert sink.ids == [event.id for event in logged]
         async with db.read() as session:
             assert await event_log.bounds(session) == (logged[0].id, logged[-1].id)
+    finally:
+        await hub.stop()
+
+
+class Failing:
+    async def deliver(self, event: HubEvent) -> None:
+        raise RuntimeError("this sink is broken")
+
+
+async def test_a_failing_sink_keeps_no_other_from_the_event(db: Database) -> None:
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=60.0)
+    sink = Collector()
+    hub.add_sink(Failing())
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        logged = [await log_event(db, n) for n in range(2)]
+        for event in logged:
+            await hub._on_bus_message(event.payload)
+        assert sink.ids == [event.id for event in logged]
+    finally:
+        await hub.stop()
+
+
+async def test_the_poll_goes_on_after_a_failed_read(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that fails for a moment must not end the safety net for good."""
+    failures = []
+    bounds = event_log.bounds
+
+    async def fails_once(session: AsyncSession) -> tuple[int, int]:
+        if not failures:
+            failures.append(1)
+            raise ConnectionError("the database went away for a moment")
+        return await bounds(session)
+
+    hub, sink = await started_hub(db, poll_seconds=0.01)
+    try:
+        monkeypatch.setattr(event_log, "bounds", fails_once)
+        lost = await log_event(db, 1)  # never on the bus
+        async with asyncio.timeout(10):
+            while lost.id not in sink.ids:
+                await asyncio.sleep(0.01)
+        assert failures == [1]
+        assert sink.ids == [lost.id]
     finally:
         await hub.stop()
 
