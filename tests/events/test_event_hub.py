@@ -96,6 +96,13 @@ async def test_out_of_order_and_duplicate_messages(db: Database) -> None:
         await hub.stop()
 
 
+async def test_a_row_whose_payload_names_another_event_is_skipped(db: Database) -> None:
+    first, second = await log_event(db, 1), await log_event(db, 2)
+    assert HubEvent.read(LoggedEvent(first.id, first.payload)) is not None
+    assert HubEvent.read(LoggedEvent(first.id, second.payload)) is None
+    assert HubEvent.read(LoggedEvent(second.id, first.payload)) is None
+
+
 async def test_large_events_travel_by_id(db: Database) -> None:
     hub, sink = await started_hub(db)
     try:
