@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -101,6 +101,28 @@ async def test_a_row_whose_payload_names_another_event_is_skipped(db: Database) 
     assert HubEvent.read(LoggedEvent(first.id, first.payload)) is not None
     assert HubEvent.read(LoggedEvent(first.id, second.payload)) is None
     assert HubEvent.read(LoggedEvent(second.id, first.payload)) is None
+
+
+async def test_an_event_stamped_ahead_of_this_clock_counts_as_no_lag(db: Database) -> None:
+    """Another process's clock may run ahead: its events arrive "before" they happened."""
+    hub, sink = await started_hub(db)
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    async with db.write() as session, session.begin():
+        event = await event_log.append(
+            session,
+            action="CREATED",
+            post_id=1,
+            occurred_at=ahead,
+            body={"action": "CREATED", "occurredAt": ahead.isoformat(), "post": {"id": 1}},
+        )
+    lag = "gql_feed_event_delivery_lag_seconds"
+    before = counted(f"{lag}_sum"), counted(f"{lag}_count")
+    try:
+        await hub._on_bus_message(event.payload)
+        assert sink.ids == [event.id]
+        assert (counted(f"{lag}_sum"), counted(f"{lag}_count")) == (before[0], before[1] + 1)
+    finally:
+        await hub.stop()
 
 
 async def test_large_events_travel_by_id(db: Database) -> None:
