@@ -10,7 +10,9 @@ timings are the bus's defaults, so this test takes some 6 seconds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
+import logging
 import time
 from typing import Any
 
@@ -106,7 +108,7 @@ class Middle:
 
 
 async def test_reconnects_back_off_from_a_fifth_of_a_second_doubling_to_five(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """README: the bus reconnects with backoff, 0.2 s doubling up to 5 s (jittered)."""
     recorded = RecordedSleeps()
@@ -116,13 +118,18 @@ async def test_reconnects_back_off_from_a_fifth_of_a_second_doubling_to_five(
     monkeypatch.setattr(bus_module, "random", Middle)
     await bus.start()
     try:
-        async with asyncio.timeout(10):
-            await recorded.enough.wait()
+        with caplog.at_level(logging.WARNING, logger="gql_feed.events.bus"):
+            async with asyncio.timeout(10):
+                await recorded.enough.wait()
     finally:
         monkeypatch.undo()
         await bus.stop()
     assert [round(delay, 6) for delay in recorded.sleeps[:7]] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
     assert not bus.connected.is_set()
+    # Each attempt logs why it failed: the broker's own error.
+    assert caplog.records[0].getMessage() == (
+        "Event bus connection lost (ConnectionRefusedError: no broker here); reconnecting in 0.2s"
+    )
 
 
 async def _nothing(*_: object) -> None:
@@ -183,3 +190,23 @@ async def test_a_failed_heartbeat_shows_at_once(monkeypatch: pytest.MonkeyPatch)
         assert time.monotonic() - started < 3.0
     finally:
         await bus.stop()
+
+
+async def test_a_bus_that_stops_leaves_the_loop_nothing_to_report() -> None:
+    """Its heartbeat is cancelled with the connection, and that is no error for asyncio's
+    exception handler (which logs "Exception in callback" or "never retrieved")."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+        await bus.start()
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        await bus.stop()
+        for _ in range(5):  # the cancelled heartbeat's callbacks run on the next turns
+            await asyncio.sleep(0)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []
