@@ -214,6 +214,21 @@ async def test_the_poll_trims_the_log_only_now_and_then(db: Database) -> None:
         await hub.stop()
 
 
+async def test_the_poll_trims_the_log_to_its_retention(db: Database) -> None:
+    """Every few hundred polls (a fraction of a second at a millisecond apart)."""
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.001, retention=1)
+    await hub.start()
+    try:
+        logged = [await log_event(db, n) for n in range(3)]
+        newest_only = (logged[-1].id, logged[-1].id)
+        async with asyncio.timeout(30):  # fails here if the log is never trimmed
+            while (bounds := await hub.log_bounds()) != newest_only:
+                await asyncio.sleep(0.01)
+        assert bounds == newest_only
+    finally:
+        await hub.stop()
+
+
 class Failing:
     async def deliver(self, event: HubEvent) -> None:
         raise RuntimeError("this sink is broken")
