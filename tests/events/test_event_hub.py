@@ -229,6 +229,31 @@ async def test_the_poll_trims_the_log_to_its_retention(db: Database) -> None:
         await hub.stop()
 
 
+class DownThenBackBus:
+    """The hub's bus, reduced to what the announcing of unpublished events needs."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.announced: list[int] = []
+        self.while_announcing: Callable[[], Awaitable[None]] | None = None
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def publish(self, event: LoggedEvent) -> bool:
+        return self.up
+
+    async def announce(self, event_id: int) -> bool:
+        if self.while_announcing is not None:
+            await self.while_announcing()
+        if self.up:
+            self.announced.append(event_id)
+        return self.up
+
+
 class Failing:
     async def deliver(self, event: HubEvent) -> None:
         raise RuntimeError("this sink is broken")
@@ -262,7 +287,11 @@ async def test_the_poll_goes_on_after_a_failed_read(
             raise ConnectionError("the database went away for a moment")
         return await bounds(session)
 
-    hub, sink = await started_hub(db, poll_seconds=0.01)
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.01)
+    hub.bus = DownThenBackBus()  # type: ignore[assignment]  # only the poll reads the log
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
     try:
         monkeypatch.setattr(event_log, "bounds", fails_once)
         lost = await log_event(db, 1)  # never on the bus
@@ -273,31 +302,6 @@ async def test_the_poll_goes_on_after_a_failed_read(
         assert sink.ids == [lost.id]
     finally:
         await hub.stop()
-
-
-class DownThenBackBus:
-    """The hub's bus, reduced to what the announcing of unpublished events needs."""
-
-    def __init__(self) -> None:
-        self.up = False
-        self.announced: list[int] = []
-        self.while_announcing: Callable[[], Awaitable[None]] | None = None
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def publish(self, event: LoggedEvent) -> bool:
-        return self.up
-
-    async def announce(self, event_id: int) -> bool:
-        if self.while_announcing is not None:
-            await self.while_announcing()
-        if self.up:
-            self.announced.append(event_id)
-        return self.up
 
 
 async def test_events_not_published_are_announced_once_the_bus_is_back(db: Database) -> None:
