@@ -219,12 +219,13 @@ async def test_the_poll_trims_the_log_to_its_retention(db: Database) -> None:
     hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.001, retention=1)
     await hub.start()
     try:
-        logged = [await log_event(db, n) for n in range(3)]
-        newest_only = (logged[-1].id, logged[-1].id)
-        async with asyncio.timeout(30):  # fails here if the log is never trimmed
-            while (bounds := await hub.log_bounds()) != newest_only:
-                await asyncio.sleep(0.01)
-        assert bounds == newest_only
+        for _ in range(2):  # and again, a few hundred polls later
+            logged = [await log_event(db, n) for n in range(3)]
+            newest_only = (logged[-1].id, logged[-1].id)
+            async with asyncio.timeout(30):  # fails here if the log is not trimmed
+                while (bounds := await hub.log_bounds()) != newest_only:
+                    await asyncio.sleep(0.01)
+            assert bounds == newest_only
     finally:
         await hub.stop()
 
