@@ -167,6 +167,21 @@ async def test_a_publish_that_does_not_go_out_says_so(monkeypatch: pytest.Monkey
         await bus.stop()
 
 
+async def test_a_connection_found_broken_takes_no_publish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a publish or heartbeat failed, the connection is not used again: what it took
+    might be lost, and only the next connection is followed by a catch-up."""
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        assert await bus.publish(LoggedEvent(1, '{"id":1}')) is True
+        bus.connected.clear()  # as a failed heartbeat leaves it, before the reconnect
+        assert await bus.publish(LoggedEvent(2, '{"id":2}')) is False
+    finally:
+        await bus.stop()
+
+
 class HeartbeatsFail(MemoryBackend):
     async def publish(self, channel: str, message: Any) -> None:
         if message == HEARTBEAT:
