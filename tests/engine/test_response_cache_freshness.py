@@ -29,8 +29,13 @@ def counted(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
-@pytest.mark.parametrize(("max_bytes", "kept"), [(0, False), (1, True), (1 << 20, True)])
-def test_a_zero_budget_turns_the_cache_off_any_other_keeps(max_bytes: int, kept: bool) -> None:
+@pytest.mark.parametrize(
+    ("max_bytes", "kept"), [(-1, False), (0, False), (1, True), (1 << 20, True)]
+)
+def test_a_budget_of_nothing_turns_the_cache_off_any_other_keeps(
+    max_bytes: int, kept: bool
+) -> None:
+    """Off, nothing is kept and no execution is shared either (both need a key)."""
     cache = cache_on(Log(), max_bytes)
     key = cache.key(PAGE, "Page", {"n": 5}, viewer_id=None)
     assert (key is not None) is kept
@@ -92,6 +97,26 @@ async def test_an_event_heard_late_keeps_the_answers_computed_since() -> None:
         assert await cache.lookup(KEY) == b"after event 2"
     await cache.deliver(HubEvent(3, "{}", {}))  # type: ignore[typeddict-item]
     assert await cache.lookup(KEY) is None
+
+
+async def test_an_answer_computed_across_an_event_takes_no_room() -> None:
+    """Not kept, so it evicts no fresh answer from a full cache."""
+    cache = cache_on(Log(), max_bytes=400)
+    fresh_key: ResponseKey = ("fresh", None, b"{}", None)
+    stale = cache.take_off(KEY)
+    cache.note(1)  # an event while the stale execution ran
+    cache.land(fresh_key, cache.take_off(fresh_key), b"f" * 200)
+    cache.land(KEY, stale, b"s" * 200)  # the two would not fit together
+    assert await cache.lookup(fresh_key) == b"f" * 200
+
+
+async def test_an_execution_known_stale_is_not_joined_nor_checked() -> None:
+    log = Log()
+    cache = cache_on(log)
+    cache.take_off(KEY)
+    cache.note(1)
+    assert await cache.join(KEY) is None
+    assert log.reads == 0  # no need to ask the log
 
 
 async def test_an_answer_is_served_and_counted_only_when_fresh() -> None:

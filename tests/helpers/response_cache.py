@@ -8,7 +8,7 @@ from gql_feed.engine.response_cache import ResponseCache
 class Log:
     """The event log's newest id, and a hub that hands the cache every event up to it.
 
-    `failure`, when set, is raised by every read of the log; `catch_ups` notes each id the
+    `failure`, when set, is raised by every read of the log; `reads` counts its reads; `catch_ups` notes each id the
     hub was asked to catch up to; with `delivers` False the hub hands on nothing (it could
     not read the events from the log).
     """
@@ -18,9 +18,11 @@ class Log:
         self.failure: Exception | None = None
         self.catch_ups: list[int] = []
         self.delivers = True
+        self.reads = 0
         self.cache: ResponseCache | None = None
 
     async def newest(self) -> int:
+        self.reads += 1
         if self.failure is not None:
             raise self.failure
         return self.newest_id
