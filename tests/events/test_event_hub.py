@@ -92,6 +92,10 @@ async def test_out_of_order_and_duplicate_messages(db: Database) -> None:
         await hub._on_bus_message(fourth.payload)
         assert sink.ids[-1] == fourth.id
         assert counted("gql_feed_events_caught_up_total") == caught_up + 3
+        # One ahead: the one in between is read first.
+        fifth, sixth = await log_event(db, 5), await log_event(db, 6)
+        await hub._on_bus_message(sixth.payload)
+        assert sink.ids[-2:] == [fifth.id, sixth.id]
     finally:
         await hub.stop()
 
