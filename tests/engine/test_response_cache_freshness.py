@@ -97,9 +97,11 @@ async def test_an_event_heard_late_keeps_the_answers_computed_since() -> None:
 
 async def test_an_answer_computed_across_an_event_takes_no_room() -> None:
     """Not kept, so it evicts no fresh answer from a full cache."""
-    cache = cache_on(Log(), max_bytes=400)
+    log = Log()
+    cache = cache_on(log, max_bytes=400)
     fresh_key: ResponseKey = ("fresh", None, b"{}", None)
     stale = cache.take_off(KEY)
+    log.newest_id = 1
     cache.note(1)  # an event while the stale execution ran
     cache.land(fresh_key, cache.take_off(fresh_key), b"f" * 200)
     cache.land(KEY, stale, b"s" * 200)  # the two would not fit together
