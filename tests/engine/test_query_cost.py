@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from graphql import get_introspection_query, parse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_introspection_query,
+    parse,
+)
+from graphql import build_schema as graphql_build_schema
 
 from gql_feed.config import Settings
 from gql_feed.engine.cost import QueryCost
@@ -68,6 +79,9 @@ def test_cost_counts_list_sizes_times_the_selection() -> None:
     # Clamped to what the server allows: 10**9 items are never served, only 50.
     assert cost(query, {"n": 10**9}) == 1 + 1 + 50
     assert cost(query, {"n": "many"}) == 1 + 1 + 1
+    # The size argument by its name, whatever other arguments stand beside it.
+    assert cost("{ posts(page: 3, perPage: 10) { posts { id } } }") == 1 + 1 + 10
+    assert cost("{ posts(zzz: 3, perPage: 10) { posts { id } } }") == 1 + 1 + 10  # unknown
     # first multiplies the edges; pageInfo is counted once.
     assert cost(
         "{ feed(first: 10) { edges { cursor node { id } } pageInfo { endCursor } } }"
@@ -100,10 +114,72 @@ def test_aliases_fragments_and_operations_all_count() -> None:
     assert cost(fragments) == 1 + 1 + 10 * 2
     inline = "{ posts(perPage: 10) { ... on PostPage { posts { ... on Post { id title } } } } }"
     assert cost(inline) == 1 + 1 + 10 * 2
+    untyped = "{ posts(perPage: 10) { ... { posts { ... @include(if: true) { id title } } } } }"
+    assert cost(untyped) == 1 + 1 + 10 * 2
     # Only the operation that runs counts.
     two = "query A { me { id } } query B { posts(perPage: 50) { posts { id } } }"
     assert cost(two, name="A") == 2
     assert cost(two, name="B") == 1 + 1 + 50
+
+
+def test_what_the_schema_lacks_counts_one_and_crashes_nothing() -> None:
+    """Cost is counted before validation refuses the document: a field, fragment type or
+    root the schema lacks counts as 1 (or as nothing), never as an error."""
+    assert cost("{ nope }") == 1
+    assert cost("{ nope { a b } }") == 1 + 2
+    assert cost("fragment F on Nope { a b } { posts { posts { ...F } } }") == 1 + 1 + 2 * 2
+    assert cost("{ posts { posts { ...Missing } } }") == 1 + 1
+    # A cycle of fragments (refused by validation) counts the way round once.
+    cycle = "fragment A on Post { id ...B } fragment B on Post { title ...A }"
+    assert cost(cycle + " { posts { posts { ...A } } }") == 1 + 1 + 2 * 2
+    assert cost("query A { me { id } }", name="B") == 0  # no such operation: nothing runs
+    query = "query A { me { id } }"
+    assert COST.of_query(SCHEMA, query, parse(query), "B") == 0
+    no_mutations = graphql_build_schema("type Query { a: Int }")
+    assert COST.of(no_mutations, parse("mutation { a }")) == 0
+
+
+def test_a_document_too_deep_to_walk_costs_nothing() -> None:
+    """Deeper than Python's stack (no parser makes one, but the cost must not crash on
+    it): validation's depth limit refuses it, so it counts as nothing."""
+    node = FieldNode(name=NameNode(value="id"))
+    for _ in range(sys.getrecursionlimit()):
+        node = FieldNode(
+            name=NameNode(value="nope"), selection_set=SelectionSetNode(selections=(node,))
+        )
+    operation = OperationDefinitionNode(
+        operation=OperationType.QUERY, selection_set=SelectionSetNode(selections=(node,))
+    )
+    assert COST.of(SCHEMA, DocumentNode(definitions=(operation,))) == 0
+
+
+def test_a_remembered_cost_weighs_its_text_and_variables() -> None:
+    query = "query A($n: Int!, $pad: String) { posts(perPage: $n) { posts { id } } }"
+    document = parse(query)
+    pad = "p" * 500
+    small = QueryCost({"perPage": 50}, remembered_bytes=1024)
+    assert small.of_query(SCHEMA, query, document, "A", {"n": 3, "pad": pad}) == 1 + 1 + 3
+    assert len(small._remembered) == 1  # text and variables together fit in 1 KB
+    default = QueryCost({"perPage": 50})
+    default.of_query(SCHEMA, query, document, "A", {"n": 3, "pad": pad})
+    assert len(default._remembered) == 1  # a megabyte unless told otherwise
+    costs = QueryCost({"perPage": 50}, remembered_bytes=4096)
+    for n in range(200):
+        costs.of_query(SCHEMA, query, document, "A", {"n": n, "pad": pad})
+    # Each weighs at least its query text and variables: 4 KB holds only a few.
+    assert 0 < len(costs._remembered) <= 4096 // (len(query) + len(pad))
+
+
+def test_variables_that_are_not_json_are_costed_not_remembered() -> None:
+    """An upload's variable is a file, not JSON: the cost is counted each time."""
+    query = (
+        "mutation($image: Upload!) { createPost(input: "
+        '{title: "A title", content: "Some content", image: $image}) { id title } }'
+    )
+    document = parse(query)
+    costs = QueryCost({"perPage": 50})
+    assert costs.of_query(SCHEMA, query, document, None, {"image": object()}) == 1 + 2
+    assert len(costs._remembered) == 0
 
 
 def test_fragments_nested_deeply_cost_linear_time() -> None:
@@ -181,6 +257,7 @@ async def test_a_costly_query_is_refused_with_its_cost(client: httpx.AsyncClient
     extensions = body["errors"][0]["extensions"]
     assert extensions["cost"] == cost(ALIASED_PAGES)
     assert extensions["maxCost"] == MAX_COST
+    assert body["errors"][0]["message"].startswith(f"The query costs {extensions['cost']}, ")
     assert str(MAX_COST) in body["errors"][0]["message"]
     # The same document with small pages (a variable) runs.
     cheap = await gql(client, ALIASED_PAGES, {"n": 2}, token=token)
@@ -207,6 +284,8 @@ async def test_a_batch_is_counted_whole_and_refused_whole(settings: Settings) ->
                 "cost": 308,
                 "maxCost": 300,
             }
+            message = answer["errors"][0]["message"]
+            assert message.startswith("The operations of this request together cost 308, ")
         # Nothing ran: not even the cheap mutation.
         me = await gql(http, "{ me { status } }", token=token)
         assert me["data"]["me"]["status"] != "set by a costly batch"

@@ -9,30 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from gql_feed.engine.response_cache import ResponseCache, ResponseKey
+from gql_feed.engine.response_cache import ResponseKey
+from tests.helpers.response_cache import Log, cache_on
 
 KEY: ResponseKey = ("doc", None, b"{}", None)
-
-
-class Log:
-    """The event log's newest id, and a hub that hands the cache every event up to it."""
-
-    def __init__(self) -> None:
-        self.newest_id = 0
-        self.cache: ResponseCache | None = None
-
-    async def newest(self) -> int:
-        return self.newest_id
-
-    async def catch_up_to(self, event_id: int) -> None:
-        assert self.cache is not None
-        self.cache.note(event_id)
-
-
-def cache_on(log: Log) -> ResponseCache:
-    cache = ResponseCache(1 << 20, log.newest, hub=log)  # type: ignore[arg-type]
-    log.cache = cache
-    return cache
 
 
 async def test_a_request_arriving_meanwhile_shares_the_answer() -> None:

@@ -11,8 +11,10 @@ bus runs at a quarter of its default timings (the same ratio, so the test takes 
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import itertools
+import logging
 import time
 from typing import Any
 
@@ -127,7 +129,7 @@ class Middle:
 
 
 async def test_reconnects_back_off_from_a_fifth_of_a_second_doubling_to_five(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """README: the bus reconnects with backoff, 0.2 s doubling up to 5 s (jittered)."""
     recorded = RecordedSleeps()
@@ -137,13 +139,18 @@ async def test_reconnects_back_off_from_a_fifth_of_a_second_doubling_to_five(
     monkeypatch.setattr(bus_module, "random", Middle)
     await bus.start()
     try:
-        async with asyncio.timeout(10):
-            await recorded.enough.wait()
+        with caplog.at_level(logging.WARNING, logger="gql_feed.events.bus"):
+            async with asyncio.timeout(10):
+                await recorded.enough.wait()
     finally:
         monkeypatch.undo()
         await bus.stop()
     assert [round(delay, 6) for delay in recorded.sleeps[:7]] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
     assert not bus.connected.is_set()
+    # Each attempt logs why it failed: the broker's own error.
+    assert caplog.records[0].getMessage() == (
+        "Event bus connection lost (ConnectionRefusedError: no broker here); reconnecting in 0.2s"
+    )
 
 
 async def _nothing(*_: object) -> None:
@@ -181,6 +188,21 @@ async def test_a_publish_that_does_not_go_out_says_so(monkeypatch: pytest.Monkey
         await bus.stop()
 
 
+async def test_a_connection_found_broken_takes_no_publish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a publish or heartbeat failed, the connection is not used again: what it took
+    might be lost, and only the next connection is followed by a catch-up."""
+    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    await bus.start()
+    try:
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        assert await bus.publish(LoggedEvent(1, '{"id":1}')) is True
+        bus.connected.clear()  # as a failed heartbeat leaves it, before the reconnect
+        assert await bus.publish(LoggedEvent(2, '{"id":2}')) is False
+    finally:
+        await bus.stop()
+
+
 class HeartbeatsFail(MemoryBackend):
     async def publish(self, channel: str, message: Any) -> None:
         if message == HEARTBEAT:
@@ -204,3 +226,28 @@ async def test_a_failed_heartbeat_shows_at_once(monkeypatch: pytest.MonkeyPatch)
         assert time.monotonic() - started < 3.0
     finally:
         await bus.stop()
+
+
+async def test_a_bus_that_stops_leaves_the_loop_nothing_to_report(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its heartbeat is cancelled with the connection, and that is no error for asyncio's
+    exception handler (which logs "Exception in callback" or "never retrieved"); nor is a
+    stop that went as it should worth a warning."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+        await bus.start()
+        async with asyncio.timeout(10):
+            await bus.connected.wait()
+        with caplog.at_level(logging.WARNING, logger="gql_feed.events.bus"):
+            await bus.stop()
+        assert caplog.records == []
+        for _ in range(5):  # the cancelled heartbeat's callbacks run on the next turns
+            await asyncio.sleep(0)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_feed.events.bus import bus_message
-from gql_feed.events.hub import EventHub
+from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
+from gql_feed.storage.event_log import LoggedEvent
 from tests.helpers.events import Collector, log_event
 from tests.helpers.services import unique_channel
+
+POLL_TASK = "gql_feed event log poll"
 
 
 @pytest.fixture
@@ -63,16 +69,62 @@ async def test_payload_is_the_body_with_its_own_id(db: Database) -> None:
             )
 
 
+def counted(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
 async def test_out_of_order_and_duplicate_messages(db: Database) -> None:
     hub, sink = await started_hub(db)
     try:
         first, second, third = [await log_event(db, n) for n in range(3)]
+        caught_up = counted("gql_feed_events_caught_up_total")
+        received = counted("gql_feed_events_received_total")
         # The bus brings 3 first: 1 and 2 are committed (gapless ids), so they are read first.
         await hub._on_bus_message(third.payload)
         await hub._on_bus_message(first.payload)
         await hub._on_bus_message(second.payload)
         await hub._on_bus_message(third.payload)
         assert sink.ids == [first.id, second.id, third.id]
+        assert counted("gql_feed_events_caught_up_total") == caught_up + 3
+        assert counted("gql_feed_events_received_total") == received + 3
+        # The next one, in order: handed on as the bus brought it, without reading the log.
+        fourth = await log_event(db, 4)
+        await hub._on_bus_message(fourth.payload)
+        assert sink.ids[-1] == fourth.id
+        assert counted("gql_feed_events_caught_up_total") == caught_up + 3
+        # One ahead: the one in between is read first.
+        fifth, sixth = await log_event(db, 5), await log_event(db, 6)
+        await hub._on_bus_message(sixth.payload)
+        assert sink.ids[-2:] == [fifth.id, sixth.id]
+    finally:
+        await hub.stop()
+
+
+async def test_a_row_whose_payload_names_another_event_is_skipped(db: Database) -> None:
+    first, second = await log_event(db, 1), await log_event(db, 2)
+    assert HubEvent.read(LoggedEvent(first.id, first.payload)) is not None
+    assert HubEvent.read(LoggedEvent(first.id, second.payload)) is None
+    assert HubEvent.read(LoggedEvent(second.id, first.payload)) is None
+
+
+async def test_an_event_stamped_ahead_of_this_clock_counts_as_no_lag(db: Database) -> None:
+    """Another process's clock may run ahead: its events arrive "before" they happened."""
+    hub, sink = await started_hub(db)
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    async with db.write() as session, session.begin():
+        event = await event_log.append(
+            session,
+            action="CREATED",
+            post_id=1,
+            occurred_at=ahead,
+            body={"action": "CREATED", "occurredAt": ahead.isoformat(), "post": {"id": 1}},
+        )
+    lag = "gql_feed_event_delivery_lag_seconds"
+    before = counted(f"{lag}_sum"), counted(f"{lag}_count")
+    try:
+        await hub._on_bus_message(event.payload)
+        assert sink.ids == [event.id]
+        assert (counted(f"{lag}_sum"), counted(f"{lag}_count")) == (before[0], before[1] + 1)
     finally:
         await hub.stop()
 
@@ -116,6 +168,191 @@ async def test_publish_reaches_local_sinks_once(db: Database) -> None:
             while marker.id not in sink.ids:
                 await asyncio.sleep(0.01)
         assert sink.ids == [event.id, marker.id]  # the echo was dropped as a duplicate
+    finally:
+        await hub.stop()
+
+
+async def test_catch_up_to_hands_on_what_the_log_holds_up_to_an_id(db: Database) -> None:
+    """A subscriber resuming after an event it saw through another process: the hub reads
+    the events up to it from the log at once, and never hands any on twice."""
+    hub, sink = await started_hub(db)
+    try:
+        logged = [await log_event(db, n) for n in range(3)]  # their bus messages are late
+        await hub.catch_up_to(logged[1].id)
+        assert sink.ids == [logged[0].id, logged[1].id]
+        await hub.catch_up_to(logged[0].id)
+        await hub.catch_up_to(logged[1].id)
+        assert sink.ids == [logged[0].id, logged[1].id]
+        await hub._on_bus_message(logged[1].payload)  # the late bus message: a duplicate
+        await hub.catch_up_to(logged[2].id)
+        assert sink.ids == [event.id for event in logged]
+    finally:
+        await hub.stop()
+
+
+async def test_a_stopped_hub_leaves_no_poll_running(db: Database) -> None:
+    never_started = EventHub(db, "memory://", unique_channel())
+    await never_started.stop()  # a start-up that failed early still shuts down
+    hub, _ = await started_hub(db)
+    await hub.stop()
+    polls = [task for task in asyncio.all_tasks() if task.get_name() == POLL_TASK]
+    assert all(task.done() for task in polls)
+
+
+async def test_the_poll_trims_the_log_only_now_and_then(db: Database) -> None:
+    """Trimming to the retention costs a write: it happens every few hundred polls, not at
+    every one (a poll that trimmed first would also lose the oldest events it brings)."""
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.01, retention=1)
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        logged = [await log_event(db, n) for n in range(3)]  # not on the bus: the poll brings them
+        async with asyncio.timeout(10):
+            while len(sink.ids) < 3 and logged[-1].id not in sink.ids:
+                await asyncio.sleep(0.01)
+        assert sink.ids == [event.id for event in logged]
+        async with db.read() as session:
+            assert await event_log.bounds(session) == (logged[0].id, logged[-1].id)
+    finally:
+        await hub.stop()
+
+
+async def test_the_poll_trims_the_log_to_its_retention(db: Database) -> None:
+    """Every few hundred polls (a fraction of a second at a millisecond apart)."""
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.001, retention=1)
+    await hub.start()
+    try:
+        for _ in range(2):  # and again, a few hundred polls later
+            logged = [await log_event(db, n) for n in range(3)]
+            newest_only = (logged[-1].id, logged[-1].id)
+            async with asyncio.timeout(30):  # fails here if the log is not trimmed
+                while (bounds := await hub.log_bounds()) != newest_only:
+                    await asyncio.sleep(0.01)
+            assert bounds == newest_only
+    finally:
+        await hub.stop()
+
+
+class DownThenBackBus:
+    """The hub's bus, reduced to what the announcing of unpublished events needs."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.announced: list[int] = []
+        self.while_announcing: Callable[[], Awaitable[None]] | None = None
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def publish(self, event: LoggedEvent) -> bool:
+        return self.up
+
+    async def announce(self, event_id: int) -> bool:
+        if self.while_announcing is not None:
+            await self.while_announcing()
+        if self.up:
+            self.announced.append(event_id)
+        return self.up
+
+
+class Failing:
+    async def deliver(self, event: HubEvent) -> None:
+        raise RuntimeError("this sink is broken")
+
+
+async def test_a_failing_sink_keeps_no_other_from_the_event(db: Database) -> None:
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=60.0)
+    sink = Collector()
+    hub.add_sink(Failing())
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        logged = [await log_event(db, n) for n in range(2)]
+        for event in logged:
+            await hub._on_bus_message(event.payload)
+        assert sink.ids == [event.id for event in logged]
+    finally:
+        await hub.stop()
+
+
+async def test_the_poll_goes_on_after_a_failed_read(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that fails for a moment must not end the safety net for good."""
+    failures = []
+    bounds = event_log.bounds
+
+    async def fails_once(session: AsyncSession) -> tuple[int, int]:
+        if not failures:
+            failures.append(1)
+            raise ConnectionError("the database went away for a moment")
+        return await bounds(session)
+
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.01)
+    hub.bus = DownThenBackBus()  # type: ignore[assignment]  # only the poll reads the log
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        monkeypatch.setattr(event_log, "bounds", fails_once)
+        lost = await log_event(db, 1)  # never on the bus
+        async with asyncio.timeout(10):
+            while lost.id not in sink.ids:
+                await asyncio.sleep(0.01)
+        assert failures == [1]
+        assert sink.ids == [lost.id]
+    finally:
+        await hub.stop()
+
+
+async def test_events_not_published_are_announced_once_the_bus_is_back(db: Database) -> None:
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=60.0)
+    bus = DownThenBackBus()
+    hub.bus = bus  # type: ignore[assignment]
+    sink = Collector()
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        bus.up = True
+        await hub._on_bus_connected()
+        assert bus.announced == []  # nothing failed: nothing to announce
+        bus.up = False
+        first, second = await log_event(db, 1), await log_event(db, 2)
+        await hub.publish(first)  # the broker is down
+        await hub.publish(second)
+        await hub._on_bus_connected()  # still down: the announcement fails, and waits
+        assert bus.announced == []
+        bus.up = True
+        await hub._on_bus_connected()
+        assert bus.announced == [second.id]  # the newest says the older ones too
+        await hub._on_bus_connected()  # a later reconnect has nothing to announce
+        assert bus.announced == [second.id]
+
+        # A newer event that fails while the announcement goes out is announced next time.
+        bus.up = False
+        third = await log_event(db, 3)
+        await hub.publish(third)
+
+        async def fails_meanwhile() -> None:
+            bus.up = False
+            await hub.publish(fourth)
+            bus.up = True
+
+        fourth = await log_event(db, 4)
+        bus.while_announcing = fails_meanwhile
+        bus.up = True
+        await hub._on_bus_connected()
+        bus.while_announcing = None
+        assert bus.announced == [second.id, third.id]
+        await hub._on_bus_connected()
+        assert bus.announced == [second.id, third.id, fourth.id]
+        await hub._on_bus_connected()
+        assert bus.announced == [second.id, third.id, fourth.id]
+        assert sorted(sink.ids) == [first.id, second.id, third.id, fourth.id]
     finally:
         await hub.stop()
 
