@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gql_feed.events.bus import bus_message
+from gql_feed.events.bus import Sent, bus_message
 from gql_feed.events.hub import EventHub, HubEvent
 from gql_feed.storage import event_log
 from gql_feed.storage.database import Database, migrate
@@ -248,8 +248,8 @@ class DownThenBackBus:
     async def stop(self) -> None:
         return None
 
-    async def publish(self, event: LoggedEvent) -> bool:
-        return self.up
+    async def send(self, event: LoggedEvent) -> Sent:
+        return Sent(self.up, None)
 
     async def announce(self, event_id: int) -> bool:
         if self.while_announcing is not None:
