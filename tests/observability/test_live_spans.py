@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import httpx
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from gql_feed.config import Settings
 from gql_feed.observability.tracing import TRACER
-from tests.helpers.asgi import Upload
+from tests.helpers.asgi import Upload, create_post
 from tests.helpers.inprocess import in_process_server
 from tests.helpers.live import IDS_ONLY, RawClient, raw_client
 from tests.helpers.server import png_bytes
@@ -95,6 +96,55 @@ async def test_one_trace_from_the_mutation_to_the_socket_writes(
     }
     assert record["gql_feed.group.subscribers"] == SUBSCRIBERS
     assert record["gql_feed.group.frames"] == SUBSCRIBERS
+
+
+CALLER_TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+CALLER_SPAN = 0x00F067AA0BA902B7
+
+
+async def test_one_trace_from_the_callers_http_request_to_the_fan_out(
+    spans: InMemorySpanExporter, settings: Settings
+) -> None:
+    """createPost sent over HTTP with a `traceparent`: its SERVER span continues the
+    caller's trace, the publish descends from it, and the fan-out that wrote the event to
+    the subscriber's socket is in that same trace, under the publish."""
+    traceparent = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
+    async with in_process_server(settings) as server:
+        token, _ = await server.user()
+        async with raw_client(server, subprotocol="graphql-transport-ws") as socket:
+            assert (await socket.init(token))["type"] == "connection_ack"
+            await subscribed(socket, "1")
+            async with httpx.AsyncClient(
+                base_url=server.url, headers={"traceparent": traceparent}, timeout=30
+            ) as http:
+                body = await create_post(http, token, title="Over HTTP")
+            assert body["data"]["createPost"]["id"], body
+            (frame,) = await socket.events(1)
+            assert frame["payload"]["data"]["postEvents"]["post"]["id"]
+
+    finished = spans.get_finished_spans()
+    by_id = {span_id(span): span for span in finished}
+    mutations = [  # the user's signup and login, then createPost
+        span
+        for span in finished
+        if span.kind is SpanKind.SERVER
+        and (span.attributes or {}).get("graphql.operation.type") == "mutation"
+    ]
+    mutation = max(mutations, key=lambda span: span.start_time or 0)
+    assert trace_of(mutation) == CALLER_TRACE
+    assert parent_id(mutation) == CALLER_SPAN
+    publish = named(finished, f"publish {settings.broadcast_channel}")
+    ancestors = []
+    span: ReadableSpan | None = publish
+    while span is not None and parent_id(span) in by_id:
+        span = by_id[parent_id(span)]  # type: ignore[index]
+        ancestors.append(span)
+    assert mutation in ancestors, [a.name for a in ancestors]
+    fan_out = named(finished, "process postEvents")
+    assert trace_of(fan_out) == CALLER_TRACE
+    assert parent_id(fan_out) == span_id(publish)
+    (group,) = fan_out.events
+    assert (group.attributes or {})["gql_feed.group.frames"] == 1
 
 
 async def subscribed(socket: RawClient, op_id: str) -> None:
