@@ -20,14 +20,11 @@ from gql_feed.events.hub import HubEvent
 from gql_feed.live import metrics
 from gql_feed.live.close_codes import CloseCode
 from gql_feed.live.connection import Connection
-from gql_feed.live.groups import Groups, Subscriber
 from gql_feed.live.operations import Operations
 from gql_feed.live.ticker import Ticker
 from gql_feed.schema.context import Services
-from gql_feed.transport.streams.multipart import MultipartFraming
 from gql_feed.transport.streams.reservations import reservations_for
 from gql_feed.transport.streams.single import SingleConnections
-from gql_feed.transport.streams.stream_connection import StreamConnection
 from gql_feed.transport.streams.streams import HttpStreams
 from gql_feed.transport.ws.server import WebSocketServer
 
@@ -75,7 +72,7 @@ class LiveServer:
             lambda: len(websockets) + len(streams) + len(single),
             lambda: groups.subscribers,
             lambda: len(groups),
-            lambda: by_transport(groups),
+            groups.by_transport,
         )
 
     async def close_all(self, code: int, reason: str) -> None:
@@ -98,26 +95,3 @@ class LiveServer:
 
     async def deliver(self, event: HubEvent) -> None:
         await self.operations.groups.deliver(event)
-
-
-def transport_of(subscriber: Subscriber) -> str:
-    """The transport a subscription's frames leave by (a `live.metrics.TRANSPORTS` name)."""
-    connection = subscriber.connection
-    if not isinstance(connection, StreamConnection):
-        return "websocket"
-    return "multipart" if isinstance(connection.framing, MultipartFraming) else "sse"
-
-
-def by_transport(groups: Groups) -> dict[str, tuple[int, int]]:
-    """Subscriptions, and groups serving at least one of them, by transport."""
-    subscriptions: dict[str, int] = {}
-    grouped: dict[str, int] = {}
-    for group in groups:
-        seen: set[str] = set()
-        for member in tuple(group.members):
-            transport = transport_of(member)
-            subscriptions[transport] = subscriptions.get(transport, 0) + 1
-            seen.add(transport)
-        for transport in seen:
-            grouped[transport] = grouped.get(transport, 0) + 1
-    return {name: (count, grouped[name]) for name, count in subscriptions.items()}

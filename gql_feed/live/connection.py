@@ -221,6 +221,11 @@ class Connection:
         pending.append(message)
         self._backlog_bytes += size
 
+    @property
+    def transport(self) -> str:
+        """The transport its frames leave by, as the metrics name it (`live.metrics`)."""
+        return "websocket"
+
     def close(self, code: int, reason: str = "") -> None:
         """Release everything now, and send the close frame after any frame in flight.
 

@@ -116,6 +116,7 @@ class Group:
         "hooks",
         "key",
         "members",
+        "transports",
         "worker",
     )
 
@@ -133,6 +134,7 @@ class Group:
         self.actions = actions
         self.hide_suggestions = hide_suggestions
         self.members: dict[Subscriber, None] = {}
+        self.transports: dict[str, int] = {}  # members by their connection's transport
         self.backlog: deque[tuple[int, str | Awaitable[str]]] | None = None
         self.worker: asyncio.Task[None] | None = None
 
@@ -162,6 +164,10 @@ class Groups:
         self.buffer_limit = buffer_limit
         self.max_groups = max_groups
         self.subscribers = 0
+        # By transport: subscribers, and groups with one of them at least (kept as members
+        # join and leave, so a scrape of /metrics reads them without a walk).
+        self.transport_subscribers: dict[str, int] = {}
+        self.transport_groups: dict[str, int] = {}
         self._groups: dict[GroupKey, Group] = {}
 
     def __len__(self) -> int:
@@ -169,6 +175,23 @@ class Groups:
 
     def __iter__(self) -> Iterator[Group]:
         return iter(tuple(self._groups.values()))
+
+    def by_transport(self) -> dict[str, tuple[int, int]]:
+        """Subscribers, and groups serving at least one of them, by transport."""
+        return {
+            name: (count, self.transport_groups.get(name, 0))
+            for name, count in self.transport_subscribers.items()
+        }
+
+    def _count(self, group: Group, transport: str, change: int) -> None:
+        """One member over `transport` joined (+1) or left (-1) `group`."""
+        before = group.transports.get(transport, 0)
+        group.transports[transport] = before + change
+        self.transport_subscribers[transport] = (
+            self.transport_subscribers.get(transport, 0) + change
+        )
+        if before == 0 or before + change == 0:  # the group starts or stops serving it
+            self.transport_groups[transport] = self.transport_groups.get(transport, 0) + change
 
     def join(
         self,
@@ -192,6 +215,7 @@ class Groups:
         member = subscriber(group)
         group.members[member] = None
         self.subscribers += 1
+        self._count(group, member.connection.transport, 1)
         return member
 
     def leave(self, subscriber: Subscriber) -> None:
@@ -200,6 +224,7 @@ class Groups:
             return
         del group.members[subscriber]
         self.subscribers -= 1
+        self._count(group, subscriber.connection.transport, -1)
         metrics.SUBSCRIPTIONS_ENDED.labels(end_reason(subscriber)).inc()
         if not group.members and self._groups.get(group.key) is group:
             del self._groups[group.key]

@@ -74,8 +74,8 @@ TransportCounts = Mapping[str, tuple[int, int]]
 
 
 class ByTransport(Collector):
-    """Subscriptions and groups by transport, counted when scraped (a walk over the
-    members: once per scrape, never on the delivery path)."""
+    """Subscriptions and groups by transport, read when scraped from the counts the
+    groups keep as members join and leave (`Groups.by_transport`)."""
 
     def __init__(self) -> None:
         self.counts: Callable[[], TransportCounts] | None = None

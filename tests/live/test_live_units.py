@@ -311,3 +311,16 @@ async def test_documents_are_validated_once_and_analysed() -> None:
     assert isinstance(upload, Operation)
     assert not upload.sends_upload({"i": {"title": "Only a title"}})
     assert upload.sends_upload({"i": {"title": "t", "image": "not a file"}})
+
+
+async def test_subscribers_and_groups_are_counted_by_transport_as_they_join_and_leave() -> None:
+    ops = operations()
+    first, _ = await join(ops, "a")
+    second, _ = await join(ops, "b")
+    other, _ = await join(ops, "c", actions=["DELETED"])
+    assert ops.groups.by_transport() == {"websocket": (3, 2)}
+    ops.unsubscribe(first.subscriber)
+    assert ops.groups.by_transport() == {"websocket": (2, 2)}
+    ops.unsubscribe(second.subscriber)
+    ops.unsubscribe(other.subscriber)
+    assert ops.groups.by_transport() == {"websocket": (0, 0)}

@@ -34,6 +34,7 @@ def part(body: bytes) -> bytes:
 
 class MultipartFraming:
     media_type = MEDIA_TYPE
+    transport = "multipart"
     opening = BOUNDARY
     keepalive = part(b"{}")
 

@@ -21,6 +21,7 @@ class SseFraming:
     """The bytes of an SSE stream. Payloads are orjson's, on one line by construction."""
 
     media_type = MEDIA_TYPE
+    transport = "sse"
     # Without a first chunk some browsers hold the stream's headers back.
     opening = b":\n\n"
     keepalive = b":\n\n"

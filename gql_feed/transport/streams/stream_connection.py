@@ -25,6 +25,7 @@ class Framing(Protocol):
     """The bytes of one transport: `sse.SseFraming`, `multipart.MultipartFraming`."""
 
     media_type: str
+    transport: str  # as the metrics name it: "sse", "multipart"
     opening: bytes
     keepalive: bytes
 
@@ -74,6 +75,10 @@ class StreamConnection(Connection):
     ) -> None:
         super().__init__(send, backlog_limit, release, byte_limit)
         self.framing = framing
+
+    @property
+    def transport(self) -> str:
+        return self.framing.transport
 
     def send_bytes(self, data: bytes) -> None:
         if self.closing:
