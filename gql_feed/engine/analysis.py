@@ -303,3 +303,10 @@ class _VariableUses(Visitor):
             if self.uses > 1:
                 return BREAK
         return None
+
+
+def operation_kind(document: DocumentAnalysis | None, operation_name: str | None) -> str:
+    """`query`, `mutation` or `subscription`, as the operation metrics count it; `query`
+    for a document that names no operation it holds (execution refuses it)."""
+    definition = document.definition(operation_name) if document is not None else None
+    return definition.operation.value if definition is not None else "query"

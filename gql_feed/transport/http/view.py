@@ -31,7 +31,7 @@ from gql_feed.compat.strawberry import (
     mime_type,
 )
 from gql_feed.engine import admission, tracing
-from gql_feed.engine.analysis import DocumentAnalysis, analysis
+from gql_feed.engine.analysis import DocumentAnalysis, analysis, operation_kind
 from gql_feed.engine.cost import cost_error
 from gql_feed.engine.document_refusals import DocumentRefused
 from gql_feed.engine.extensions import DocumentChecks
@@ -144,9 +144,10 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
                 document.document, request_data.operation_name, request_data.variables
             )
             tracing.current().identify_analysed(document, request_data.operation_name)
+        kind = operation_kind(document, request_data.operation_name)
         if is_paced_write(document, request_data.operation_name, context.claims):
             async with self.priority.write():
-                result = await self._execute(query, request_data, context, "POST")
+                result = await self._execute(query, request_data, context, "POST", kind)
                 return orjson.dumps(await self.process_result(request, result))
         await self.priority.read()
         key = None
@@ -158,7 +159,7 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
                 context.claims.user_id,
             )
         if key is None or self.responses is None:
-            result = await self._execute(query, request_data, context, "POST")
+            result = await self._execute(query, request_data, context, "POST", kind)
             return orjson.dumps(await self.process_result(request, result))
         cached = await self.responses.lookup(key)
         if cached is not None:
@@ -169,7 +170,7 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
         flight = self.responses.take_off(key)
         answer = None
         try:
-            result = await self._execute(query, request_data, context, "POST")
+            result = await self._execute(query, request_data, context, "POST", kind)
             body = orjson.dumps(await self.process_result(request, result))
             if not result.errors and result.data is not None:
                 answer = body
@@ -279,7 +280,8 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
                 try:
                     if isinstance(query, HttpRefusal):
                         raise query
-                    return await self._execute(query, data, context, request_adapter.method)
+                    kind = operation_kind(await self._analysis(query), data.operation_name)
+                    return await self._execute(query, data, context, request_adapter.method, kind)
                 except HttpRefusal as refusal:
                     trace.refuse(refusal)
                     return ExecutionResult(data=None, errors=[refusal.error()])
@@ -297,12 +299,15 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
     ) -> ExecutionResult:
         with tracing.operation(request.scope, self.services.settings):
             query = await self._resolve(request_data)
+            document = await self._analysis(query)
+            kind = operation_kind(document, request_data.operation_name)
             if request_adapter.method == "POST" and is_paced_write(
-                await self._analysis(query), request_data.operation_name, context.claims
+                document, request_data.operation_name, context.claims
             ):
                 async with self.priority.write():
-                    return await self._execute(query, request_data, context, "POST")
-            return await self._execute(query, request_data, context, request_adapter.method)
+                    return await self._execute(query, request_data, context, "POST", kind)
+            method = request_adapter.method
+            return await self._execute(query, request_data, context, method, kind)
 
     async def _resolve(self, request_data: GraphQLRequestData) -> str:
         """The document text to run: sent in full, by APQ hash or by trusted-document id."""
@@ -358,13 +363,16 @@ class GraphQLView(NeverStreams, GraphQL[Context, None]):
         return None
 
     async def _execute(
-        self, query: str, request_data: GraphQLRequestData, context: Context, method: HTTPMethod
+        self,
+        query: str,
+        request_data: GraphQLRequestData,
+        context: Context,
+        method: HTTPMethod,
+        kind: str,
     ) -> ExecutionResult:
+        """Execute, counted in the operation metrics under `kind` (`operation_kind`)."""
         started = time.perf_counter()
         result = await self._execute_once(query, request_data, context, method)
-        document = await self._analysis(query)
-        definition = document.definition(request_data.operation_name) if document else None
-        kind = definition.operation.value if definition is not None else "query"
         observe_operation(kind, result.errors, time.perf_counter() - started)
         return result
 
