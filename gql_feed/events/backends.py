@@ -13,21 +13,24 @@ under `broadcaster.Broadcast(backend=...)`), and differs from broadcaster's buil
   `client-output-buffer-limit pubsub`). PostgreSQL hands notifications to a callback, so
   they wait in a bounded inbox; an overflow ends the connection like a loss would.
 - No listener task to die silently, and no race in which a subscription hears nothing.
+
+redis-py and asyncpg are imported by their backends when one is made, not with this
+module: a server on the memory bus (the default, and most test servers) starts without
+loading either.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import asyncpg
 from broadcaster import BroadcastBackend, Event
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+
+if TYPE_CHECKING:
+    import asyncpg
+    from redis.asyncio.client import PubSub
 
 # Messages received but not yet taken by the bus, per connection, before it gives up on
 # the connection (the event log holds them all anyway).
@@ -124,6 +127,10 @@ class RedisBackend(BroadcastBackend):
     """
 
     def __init__(self, url: str) -> None:
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         self._client = Redis.from_url(
             url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=CONNECT_SECONDS
         )
@@ -174,6 +181,8 @@ class PostgresBackend(BroadcastBackend):
         self._publishing = asyncio.Lock()
 
     async def connect(self) -> None:
+        import asyncpg
+
         connection = await asyncpg.connect(self._url, timeout=CONNECT_SECONDS)
         connection.add_termination_listener(self._terminated)
         self._connection = connection

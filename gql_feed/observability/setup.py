@@ -14,6 +14,9 @@ spans and `tracing_on()` is false, so the request path skips tracing entirely. A
 provider installed already (by a test, or by `opentelemetry-instrument`) is left as it
 is, and used. Database and Redis calls get spans of their own (the official
 SQLAlchemy and Redis instrumentations) only while some provider is installed.
+
+The SDK, the exporter and the instrumentations are imported only when tracing is on:
+a server without tracing starts without loading them (nor protobuf).
 """
 
 from __future__ import annotations
@@ -21,27 +24,25 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.environment_variables import (
     OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
 )
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SpanExporter,
-)
-from sqlalchemy.engine import Engine
 
 from gql_feed.config import ConfigError
 from gql_feed.observability.tracing import tracing_on
+
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +83,22 @@ def exporter_names(environ: Mapping[str, str]) -> list[str]:
 
 def exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
     """The exporters the environment names, each configured by its own variables."""
+    names = exporter_names(environ)
+    if not names:
+        return []
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
     return [
         OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()  # OTLP reads its env
-        for name in exporter_names(environ)
+        for name in names
     ]
 
 
 def service_resource() -> Resource:
     """The SDK's resource from the environment, named `gql_feed` unless it names itself."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
     detected = Resource.create()
     if str(detected.attributes.get(SERVICE_NAME, UNNAMED_SERVICE)).startswith(UNNAMED_SERVICE):
         return detected.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
@@ -113,6 +122,9 @@ class Tracing:
         chosen = exporters(os.environ if environ is None else environ)
         if not chosen or tracing_on():
             return cls()
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
         provider = TracerProvider(resource=service_resource())  # reads the sampler's variables
         for exporter in chosen:
             provider.add_span_processor(BatchSpanProcessor(exporter))  # reads OTEL_BSP_*
@@ -126,6 +138,9 @@ class Tracing:
         the next application in this process (the tests make many) can do it again."""
         if not tracing_on():
             return
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
         sqlalchemy = SQLAlchemyInstrumentor()
         if not sqlalchemy.is_instrumented_by_opentelemetry:
             # Its declared range ends below SQLAlchemy 2.1, whose engine events it uses

@@ -18,15 +18,16 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
-from redis.asyncio import ConnectionPool
-from redis.exceptions import RedisError
 
 from gql_feed.services.errors import TooManyAttempts, TooManySignups
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Counts:
         """In the bus's Redis when it is one (keys under `prefix`), else in memory."""
         if not broadcast_url.startswith(REDIS_SCHEMES):
             return cls(MemoryStorage())
+        from redis.asyncio import ConnectionPool  # only with a Redis bus: see events.backends
+
         pool = ConnectionPool.from_url(broadcast_url)
         # Our own pool, so that `close` can let its connections go.
         options: dict[str, Any] = {"connection_pool": pool}
@@ -66,6 +69,8 @@ class Counts:
         """`use` on the shared counts, or on this process's own while they do not answer."""
         if self._local is None:
             return await use(self.limiter)
+        from redis.exceptions import RedisError  # imported already: the pool is Redis's
+
         try:
             result = await use(self.limiter)
         except (RedisError, OSError) as error:
