@@ -25,6 +25,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 logger = logging.getLogger(__name__)
 
 MIN_PRODUCTION_SECRET_BYTES = 32
+# The least argon2id cost OWASP's password storage cheat sheet recommends: 19 MiB, 2 passes.
+MIN_PRODUCTION_HASH_MEMORY_KIB = 19_456
+MIN_PRODUCTION_HASH_PASSES = 2
 # INSERT ... RETURNING, which the post and event-log writes use.
 MIN_SQLITE_VERSION = (3, 35, 0)
 
@@ -175,6 +178,12 @@ class Settings(BaseSettings):
     """Password hashes run at once."""
     password_hash_queue: Annotated[int, Field(ge=0)] = 16
     """Password hashes allowed to wait; past both, `TOO_MANY_REQUESTS`."""
+    password_hash_memory_kib: Annotated[int, Field(ge=32, le=4 * 1024**2)] = 65_536
+    """argon2id's memory per password hash, in KiB (64 MiB). Each stored hash keeps the cost it
+    was made with, so a change applies to new passwords. Production mode refuses less than
+    19456 (19 MiB)."""
+    password_hash_passes: Annotated[int, Field(ge=1, le=100)] = 3
+    """argon2id's passes over that memory (its time cost). Production mode refuses fewer than 2."""
     image_threads: Positive = 2
     """Threads checking and re-encoding uploaded images."""
 
@@ -318,6 +327,16 @@ class Settings(BaseSettings):
                     "Production mode needs GQL_FEED_JWT_SECRET of at least "
                     f"{MIN_PRODUCTION_SECRET_BYTES} bytes; create one with "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+                )
+            if (
+                self.password_hash_memory_kib < MIN_PRODUCTION_HASH_MEMORY_KIB
+                or self.password_hash_passes < MIN_PRODUCTION_HASH_PASSES
+            ):
+                raise ConfigError(
+                    "Production mode needs password hashes of at least "
+                    f"GQL_FEED_PASSWORD_HASH_MEMORY_KIB={MIN_PRODUCTION_HASH_MEMORY_KIB} and "
+                    f"GQL_FEED_PASSWORD_HASH_PASSES={MIN_PRODUCTION_HASH_PASSES} (OWASP's least "
+                    "argon2id cost); the defaults are 65536 and 3."
                 )
         return self
 

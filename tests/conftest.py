@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import limits.aio.storage.memory
 import pytest
-from argon2 import PasswordHasher
 
 from gql_feed.config import Settings
-from gql_feed.services import passwords, throttle
+from gql_feed.services import throttle
 from tests.helpers.asgi import app_client
 from tests.helpers.clock import SkippingClock
 from tests.helpers.server import TEST_SECRET, LiveServer
@@ -112,12 +111,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(
-    settings: Settings, cheap_password_hashes: None
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app in process (lifespan included) behind an httpx client, its password
-    hashes at their least cost (`cheap_password_hashes`)."""
-    async with app_client(settings) as http:
+    hashes at argon2id's least cost, as the test servers' (`CHEAP_PASSWORD_COST`): for
+    tests that make accounts to test something else. Hashing itself (its threads and
+    queue) is tested at the real cost, by tests that build their app with `app_client`."""
+    async with app_client(settings, password_hash_memory_kib=32, password_hash_passes=1) as http:
         yield http
 
 
@@ -129,17 +128,3 @@ def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
     monkeypatch.setattr(throttle, "time", clock)
     monkeypatch.setattr(limits.aio.storage.memory, "time", clock)
     return clock
-
-
-@pytest.fixture
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """argon2id at its least cost in this process, for tests that make accounts and log
-    in to test something else (a throttle's counting, a page): a hash then takes a
-    millisecond instead of some 100 ms of CPU. Hashing itself (its cost, its threads and
-    queue) is tested at the real cost, by tests that build their app with `app_client`
-    or run a server process; a hash made cheap still verifies only its own password."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", cheap)
-    passwords._dummy_hash.cache_clear()  # made again, cheaply, on first use
-    yield
-    passwords._dummy_hash.cache_clear()

@@ -35,7 +35,7 @@ from gql_feed.runtime.switching import prompt_threads
 from gql_feed.schema.context import Services
 from gql_feed.services.accounts import AccountService
 from gql_feed.services.known_users import KnownUsers
-from gql_feed.services.passwords import Passwords
+from gql_feed.services.passwords import Cost, Passwords
 from gql_feed.services.posts import PostService, Publisher
 from gql_feed.services.throttle import Counts, LoginThrottle, SignupThrottle
 from gql_feed.services.tickets import (
@@ -100,7 +100,11 @@ def build_services(
         signups=SignupThrottle(
             settings.signup_max_per_address, settings.signup_period_seconds, counts
         ),
-        passwords=Passwords(settings.password_hash_threads, settings.password_hash_queue),
+        passwords=Passwords(
+            settings.password_hash_threads,
+            settings.password_hash_queue,
+            Cost(settings.password_hash_memory_kib, settings.password_hash_passes),
+        ),
         known_users=KnownUsers(db, settings.known_user_ttl_seconds),
     )
     spent: SpentTickets = LocalSpentTickets()

@@ -1,16 +1,19 @@
 """argon2id password hashing, on threads of its own with a bounded queue.
 
-One hash costs tens of milliseconds of CPU and 64 MiB of memory, and a client can ask
-for one with a single small request (signup, login). So hashing never shares threads
-with other work (an image waiting behind a signup flood), runs at most `threads` at a
-time, and refuses at once, with TOO_MANY_REQUESTS, a request that would have to wait
-behind more than `max_waiting` others: memory and waiting time stay bounded whatever
-arrives.
+One hash costs tens of milliseconds of CPU and 64 MiB of memory (the defaults, RFC 9106's
+second recommended option), and a client can ask for one with a single small request
+(signup, login). So hashing never shares threads with other work (an image waiting
+behind a signup flood), runs at most `threads` at a time, and refuses at once, with
+TOO_MANY_REQUESTS, a request that would have to wait behind more than `max_waiting`
+others: memory and waiting time stay bounded whatever arrives.
+
+The cost is a setting (`Cost`): each hash records the cost it was made with, so a change
+applies to new passwords and every stored hash still verifies.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,23 +21,39 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from gql_feed.runtime.workers import WorkerPool, WorkQueueFull
 from gql_feed.services.errors import ServerBusy
 
-_hasher = PasswordHasher()
+# Lanes of each hash: RFC 9106's recommendation, and argon2-cffi's default.
+PARALLELISM = 4
+
+
+@dataclass(frozen=True)
+class Cost:
+    """argon2id's memory (KiB) and passes over it, for each new hash."""
+
+    memory_kib: int = 65_536
+    passes: int = 3
+
+    def hasher(self) -> PasswordHasher:
+        return PasswordHasher(
+            time_cost=self.passes, memory_cost=self.memory_kib, parallelism=PARALLELISM
+        )
 
 
 class Passwords:
-    def __init__(self, threads: int, max_waiting: int) -> None:
+    def __init__(self, threads: int, max_waiting: int, cost: Cost | None = None) -> None:
         self.pool = WorkerPool("gql_feed-passwords", threads, max_waiting)
+        self._hasher = (cost or Cost()).hasher()
+        self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
         try:
-            return await self.pool.run(_hasher.hash, password)
+            return await self.pool.run(self._hasher.hash, password)
         except WorkQueueFull:
             raise ServerBusy() from None
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """False for a wrong password or no account (None), which take the same time."""
         try:
-            valid = await self.pool.run(_verify, password_hash, password)
+            valid = await self.pool.run(self._verify, password_hash, password)
         except WorkQueueFull:
             raise ServerBusy() from None
         return valid and password_hash is not None
@@ -42,16 +61,16 @@ class Passwords:
     def close(self) -> None:
         self.pool.close()
 
+    def _dummy_hash(self) -> str:
+        """Verified against when the email is unknown, so both failures cost the same time.
+        Made on first use, on a hashing thread, at this server's cost: at start-up, every
+        process start would pay a hash. (Two threads may both make one: either serves.)"""
+        if self._dummy is None:
+            self._dummy = self._hasher.hash("gql_feed: no such user")
+        return self._dummy
 
-@cache
-def _dummy_hash() -> str:
-    """Verified against when the email is unknown, so both failures cost the same time.
-    Made on first use, on a hashing thread: at import, every process start paid a hash."""
-    return _hasher.hash("gql_feed: no such user")
-
-
-def _verify(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
-        return False
+    def _verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash or self._dummy_hash(), password)
+        except (VerificationError, InvalidHashError):
+            return False

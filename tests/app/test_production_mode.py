@@ -19,7 +19,7 @@ from gql_feed.engine.executable import build_schema
 from gql_feed.engine.extensions import HideSuggestions
 from gql_feed.services.posts import PostService
 from tests.helpers.asgi import app_client, codes, gql, user_with_token
-from tests.helpers.server import LiveServer, server_environ
+from tests.helpers.server import REAL_PASSWORD_COST, LiveServer, server_environ
 
 ORIGIN = "https://app.example.com"
 
@@ -180,6 +180,32 @@ def test_settings_demand_a_strong_key_in_production() -> None:
     assert Settings(jwt_secret=None, _env_file=None).production is False  # type: ignore[call-arg]
 
 
+# The password hashes' cost.
+
+
+def test_production_refuses_a_password_cost_below_owasps_least() -> None:
+    """Development may hash cheaply (the tests' servers do); production mode refuses less
+    than 19 MiB or fewer than 2 passes, and says which settings to raise."""
+
+    def make(memory_kib: int, passes: int) -> Settings:
+        return Settings(
+            production=True,
+            jwt_secret="k" * 32,  # type: ignore[arg-type]
+            password_hash_memory_kib=memory_kib,
+            password_hash_passes=passes,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+
+    for memory_kib, passes in ((19_455, 2), (19_456, 1), (32, 1)):
+        with pytest.raises(ConfigError, match="GQL_FEED_PASSWORD_HASH_MEMORY_KIB=19456 and "):
+            make(memory_kib, passes)
+    assert make(19_456, 2).production
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (defaults.password_hash_memory_kib, defaults.password_hash_passes) == (65_536, 3)
+    cheap = Settings(password_hash_memory_kib=32, password_hash_passes=1, _env_file=None)  # type: ignore[call-arg]
+    assert cheap.production is False
+
+
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gql_feed", "serve", "--port", "1"],
@@ -217,7 +243,7 @@ def test_bad_settings_are_reported_by_name(tmp_path: Path) -> None:
 
 def test_production_server(live_server_factory: Callable[..., LiveServer]) -> None:
     """A real server in production mode, with a strong key, starts and keeps its secrets."""
-    server = live_server_factory(GQL_FEED_PRODUCTION="true")
+    server = live_server_factory(GQL_FEED_PRODUCTION="true", **REAL_PASSWORD_COST)
     token, _ = server.signup_and_login()
     body = server.graphql("{ __schema { queryType { name } } }", token=token)
     assert body.get("data") is None

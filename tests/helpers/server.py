@@ -19,6 +19,19 @@ import httpx
 from PIL import Image
 
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+
+# argon2id at its least cost: most tests make accounts to test something else, and a hash
+# at the real cost takes some 0.2 s of CPU (the suite's servers make several hundred).
+# Tests of hashing itself (its threads and queue under a flood), and servers in
+# production mode (which refuses so low a cost), pass REAL_PASSWORD_COST.
+CHEAP_PASSWORD_COST = {
+    "GQL_FEED_PASSWORD_HASH_MEMORY_KIB": "32",
+    "GQL_FEED_PASSWORD_HASH_PASSES": "1",
+}
+REAL_PASSWORD_COST = {
+    "GQL_FEED_PASSWORD_HASH_MEMORY_KIB": "65536",
+    "GQL_FEED_PASSWORD_HASH_PASSES": "3",
+}
 # The servers speak plain HTTP, but a request made without a client of its own
 # (`httpx.get`) loads a certificate store first unless given one: some 20 ms of CPU per
 # request, which the polling loops paid many times a second. So they share this one.
@@ -72,6 +85,7 @@ class LiveServer:
             "GQL_FEED_UPLOAD_DIR": str(workdir / "uploads"),
             "GQL_FEED_JWT_SECRET": TEST_SECRET,
             "GQL_FEED_LOG_LEVEL": "warning",
+            **CHEAP_PASSWORD_COST,
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -21,7 +21,7 @@ import pytest
 from gql_feed.config import Settings
 from tests.helpers.asgi import app_client
 from tests.helpers.clock import SkippingClock
-from tests.helpers.server import LiveServer, png_bytes
+from tests.helpers.server import REAL_PASSWORD_COST, LiveServer, png_bytes
 
 SIGNUP = "mutation($i: SignupInput!) { signup(input: $i) { id } }"
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
@@ -137,8 +137,9 @@ async def test_create_post_answers_during_a_hashing_flood(
     live_server_factory: Factory, flood: str
 ) -> None:
     """100 concurrent signups (or logins) from 100 addresses, so that none is throttled
-    and every one asks for a hash; a createPost sent while they are in flight."""
-    server = live_server_factory(**PROXY)
+    and every one asks for a hash; a createPost sent while they are in flight. At the
+    real cost: a flood of cheap hashes would not fill the hashing queue."""
+    server = live_server_factory(**PROXY, **REAL_PASSWORD_COST)
     token, _ = await asyncio.to_thread(server.signup_and_login)
     victim = f"victim-{uuid.uuid4().hex[:10]}@example.com"
     await asyncio.to_thread(server.graphql, SIGNUP, signup_body(victim)["variables"])

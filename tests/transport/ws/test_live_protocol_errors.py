@@ -26,7 +26,7 @@ from tests.helpers.live import (
     signup,
     wait_for_values,
 )
-from tests.helpers.server import TEST_SECRET, LiveServer
+from tests.helpers.server import REAL_PASSWORD_COST, TEST_SECRET, LiveServer
 
 both = pytest.mark.parametrize("subprotocol", SUBPROTOCOLS)
 
@@ -343,7 +343,7 @@ async def test_production_mode_rules_hold_over_the_socket(
     shared_server_factory: Callable[..., LiveServer], subprotocol: str
 ) -> None:
     """No introspection, and no "Did you mean …?" hints that would spell out the schema."""
-    server = shared_server_factory(GQL_FEED_PRODUCTION="true")
+    server = shared_server_factory(GQL_FEED_PRODUCTION="true", **REAL_PASSWORD_COST)
     token, _ = await signup(server)
     async with raw_client(server, subprotocol) as client:
         await client.init(token)
