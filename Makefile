@@ -1,7 +1,9 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3
-# Two workers, whole test files each (module-scoped servers stay shared within a file).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Three workers, whole test files each (module-scoped servers stay shared within a file).
+# Three on two cores: much of the suite waits on the servers it starts, and a third
+# worker keeps the cores busy meanwhile.
+PYTEST_ARGS ?= -n 3 --dist loadfile
 VENV := .venv
 BIN := $(VENV)/bin
 # `make run` installs what the server needs; `make test` and the tools, the development
