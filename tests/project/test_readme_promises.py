@@ -20,11 +20,14 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 
 from gql_feed.services import tickets as tickets_module
 from gql_feed.services.errors import Unauthenticated
 from gql_feed.services.tickets import SPENT, StreamTickets
 from gql_feed.services.tokens import Claims
+from gql_feed.storage.database import alembic_config
 from tests.helpers.clock import SkippingClock
 from tests.helpers.metrics import metric_samples
 from tests.helpers.server import TLS, LiveServer, server_environ
@@ -153,6 +156,8 @@ def gql_feed(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProc
 
 
 def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: Path) -> None:
+    """Refused on a database never migrated, and on one a release behind (at the revision
+    before head); `gql-feed migrate` brings it to head, and then it serves."""
     database = f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}"
     env = {
         "GQL_FEED_DATABASE_URL": database,
@@ -162,6 +167,14 @@ def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: P
     refused = gql_feed(tmp_path, "serve", "--port", "1", **env)
     assert refused.returncode != 0
     assert "gql-feed migrate" in refused.stdout + refused.stderr, refused
+    # While 0001 is the only migration, the revision before head is "none": its tables
+    # made and dropped again, Alembic's version table left empty.
+    earlier = at_the_revision_before_head(database)
+    refused = gql_feed(tmp_path, "serve", "--port", "1", **env)
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr
+    assert f"at revision {earlier!r}" in said, refused
+    assert "gql-feed migrate" in said, refused
     migrated = gql_feed(tmp_path, "migrate", **env)
     assert migrated.returncode == 0, migrated
     server = LiveServer(tmp_path, env)
@@ -171,6 +184,22 @@ def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: P
         assert server.create_post(token, "On a migrated schema")["title"] == "On a migrated schema"
     finally:
         server.stop()
+
+
+def at_the_revision_before_head(url: str) -> str | None:
+    """Migrate the database at `url` to head and then one step back, where a database the
+    previous release left would be; the revision it is then at (None: before the first).
+
+    Alembic runs here as `gql-feed migrate` runs it: with the project's migrations."""
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    command.downgrade(config, "-1")
+    script = ScriptDirectory.from_config(config)
+    head = script.get_revision(script.get_current_head())
+    assert head is not None
+    earlier = head.down_revision
+    assert earlier is None or isinstance(earlier, str), earlier  # no merge revisions
+    return earlier
 
 
 # The development key.
