@@ -157,12 +157,16 @@ def gql_feed(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProc
 
 def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: Path) -> None:
     """Refused on a database never migrated, and on one a release behind (at the revision
-    before head); `gql-feed migrate` brings it to head, and then it serves."""
+    before head); `gql-feed migrate` brings it to head, and then it serves.
+
+    The server it then starts is also the one that shows GQL_FEED_PUBLIC_URL, set in its
+    environment, at the start of the image URLs it gives out."""
     database = f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}"
     env = {
         "GQL_FEED_DATABASE_URL": database,
         "GQL_FEED_AUTO_MIGRATE": "false",
         "GQL_FEED_JWT_SECRET": "x" * 40,
+        "GQL_FEED_PUBLIC_URL": "https://media.example.com/feed/",
     }
     refused = gql_feed(tmp_path, "serve", "--port", "1", **env)
     assert refused.returncode != 0
@@ -182,6 +186,9 @@ def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: P
     try:
         token, _ = server.signup_and_login()
         assert server.create_post(token, "On a migrated schema")["title"] == "On a migrated schema"
+        feed = server.graphql("{ posts { posts { imageUrl } } }", None, token)
+        [post] = feed["data"]["posts"]["posts"]
+        assert post["imageUrl"].startswith("https://media.example.com/feed/"), post
     finally:
         server.stop()
 
