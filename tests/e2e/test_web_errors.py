@@ -12,10 +12,8 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import screenshot
+from tests.helpers.browser import expect
 from tests.helpers.server import LiveServer
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

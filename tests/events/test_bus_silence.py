@@ -6,6 +6,7 @@ The broker here is the in-process one, made deaf on its first connection: it tak
 publish and delivers nothing, as a broker that silently lost a subscription would. The
 bus runs at a quarter of its default timings (the same ratio, so the test takes some
 1.5 s rather than 6); `test_the_defaults_are_the_readmes` holds the defaults to the README.
+A bus on a broker that does deliver keeps its connection past those 1.5 s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from typing import Any
 
 import pytest
-from broadcaster import BroadcastBackend
+from broadcaster import BroadcastBackend, Event
 from prometheus_client import REGISTRY
 
 from gql_feed.events import bus as bus_module
@@ -95,7 +96,65 @@ async def test_silence_makes_the_bus_reconnect(monkeypatch: pytest.MonkeyPatch) 
     gaps = [later - earlier for earlier, later in itertools.pairwise(beats)]
     # Every heartbeat period (generous above, for a busy machine).
     assert all(HEARTBEAT_SECONDS - 0.01 <= gap <= 2 * HEARTBEAT_SECONDS for gap in gaps), gaps
-    assert len(made) == 2  # one new connection, which is heard, so no further reconnect
+
+
+class Heard(MemoryBackend):
+    """Delivers as the in-process broker does, and sets `long_enough` once a heartbeat is
+    heard `past` seconds or more after the first connection."""
+
+    def __init__(
+        self, url: str, connects: list[float], past: float, long_enough: asyncio.Event
+    ) -> None:
+        super().__init__(url)
+        self.connects = connects
+        self.past = past
+        self.long_enough = long_enough
+
+    async def next_published(self) -> Event:
+        message = await super().next_published()
+        if message.message == HEARTBEAT and time.monotonic() - self.connects[0] >= self.past:
+            self.long_enough.set()
+        return message
+
+
+@pytest.mark.timeout(60)
+async def test_a_bus_that_hears_its_heartbeats_stays_connected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Silence is counted from the last message heard, not from the connect: a bus whose
+    heartbeats come back keeps its one connection for twice the silence time and more."""
+    connects: list[float] = []
+    made: list[Heard] = []
+    long_enough = asyncio.Event()
+
+    def backend_for(url: str) -> BroadcastBackend:
+        backend = Heard(url, connects, 2 * SILENCE_SECONDS, long_enough)
+        made.append(backend)
+        return backend
+
+    async def on_connected() -> None:
+        connects.append(time.monotonic())
+
+    bus = EventBus(
+        "memory://",
+        unique_channel(),
+        _nothing,
+        on_connected,
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+        silence_seconds=SILENCE_SECONDS,
+    )
+    monkeypatch.setattr(bus_module, "backend_for", backend_for)
+    await bus.start()
+    try:
+        # Some 3 s. Had the bus reconnected (after 1.5 s), the new connection's heartbeats
+        # would be heard too, so the wait ends either way and the assertions below tell.
+        async with asyncio.timeout(20 * SILENCE_SECONDS):
+            await long_enough.wait()
+        assert bus.connected.is_set()
+        assert len(connects) == 1, f"reconnected {len(connects) - 1} time(s) while heard"
+        assert len(made) == 1
+    finally:
+        await bus.stop()
 
 
 class Unreachable(MemoryBackend):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from gql_feed.events.hub import HubEvent
@@ -11,11 +12,21 @@ from gql_feed.storage.event_log import LoggedEvent
 
 
 class Collector:
+    """A sink that notes the id of each event handed to it, in order."""
+
     def __init__(self) -> None:
         self.ids: list[int] = []
+        self._delivered = asyncio.Condition()
 
     async def deliver(self, event: HubEvent) -> None:
         self.ids.append(event.id)
+        async with self._delivered:
+            self._delivered.notify_all()
+
+    async def wait_for(self, event_id: int) -> None:
+        """Until the event `event_id` has been handed on."""
+        async with self._delivered:
+            await self._delivered.wait_for(lambda: event_id in self.ids)
 
 
 async def log_event(db: Database, post_id: int, content: str = "x") -> LoggedEvent:

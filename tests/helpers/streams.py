@@ -32,10 +32,15 @@ class SseEvent:
 
 @dataclass
 class SseStream:
-    """Reads events as the EventSource spec says: fields until a blank line; `:` comments."""
+    """Reads events as the EventSource spec says: fields until a blank line; `:` comments.
+
+    `comments` counts every comment (keep-alives are empty ones); `remarks` holds the text
+    of those that say something, such as why the server ended the stream.
+    """
 
     response: httpx.Response
     comments: int = 0
+    remarks: list[str] = field(default_factory=list)
     last_event_id: str | None = None
     _lines: AsyncIterator[str] | None = None
 
@@ -57,6 +62,8 @@ class SseStream:
                 continue
             if line.startswith(":"):
                 self.comments += 1
+                if remark := line.removeprefix(":").strip():
+                    self.remarks.append(remark)
                 continue
             name, _, value = line.partition(":")
             fields[name] = value.removeprefix(" ")

@@ -14,10 +14,21 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.paths import REPO
+from tests.helpers.services import required
 
 ROOT = REPO
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+def make() -> str:
+    """make's path. Without it the tests that ask make skip, except under
+    REQUIRE_SERVICES=1 (CI), where they fail instead of hiding."""
+    path = shutil.which("make")
+    if path is None:
+        message = "make is not installed"
+        if required():
+            pytest.fail(message + " and REQUIRE_SERVICES=1", pytrace=False)
+        pytest.skip(message)
+    return path
 
 
 def planned(target: str, tmp_path: Path) -> str:
@@ -26,7 +37,7 @@ def planned(target: str, tmp_path: Path) -> str:
     outer = {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
     env = {name: value for name, value in os.environ.items() if name not in outer}
     done = subprocess.run(
-        ["make", "-n", target, f"VENV={tmp_path / 'fresh-venv'}"],
+        [make(), "-n", target, f"VENV={tmp_path / 'fresh-venv'}"],
         cwd=ROOT,
         capture_output=True,
         text=True,

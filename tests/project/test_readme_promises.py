@@ -8,6 +8,9 @@ stream the server closes, the resume cookie, the ticket's life.
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
+import os
 import signal
 import stat
 import subprocess
@@ -16,15 +19,19 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 
 from gql_feed.services import tickets as tickets_module
 from gql_feed.services.errors import Unauthenticated
 from gql_feed.services.tickets import SPENT, StreamTickets
 from gql_feed.services.tokens import Claims
+from gql_feed.storage.database import alembic_config
 from tests.helpers.clock import SkippingClock
 from tests.helpers.metrics import metric_samples
 from tests.helpers.server import TLS, LiveServer, server_environ
@@ -78,6 +85,20 @@ def test_sigterm_reaches_every_worker(tmp_path: Path) -> None:
     server = LiveServer(tmp_path, {"GQL_FEED_WORKERS": "2", "GQL_FEED_LOG_LEVEL": "info"})
     server.start(timeout=90)
     assert server.process is not None
+    workers = two_workers(server)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    server.process = None
+    log = server.log()
+    for pid in workers:
+        assert f"Finished server process [{pid}]" in log, log
+        assert not alive(pid)
+
+
+def two_workers(server: LiveServer) -> set[int]:
+    """The pids of the two workers of a server started with GQL_FEED_WORKERS=2 (and a log
+    level of info, for uvicorn's "Started server process [pid]")."""
+    assert server.process is not None
     main = server.process.pid
     deadline = time.monotonic() + 60  # generous: workers start a second or so apart
     workers: set[int] = set()
@@ -87,13 +108,7 @@ def test_sigterm_reaches_every_worker(tmp_path: Path) -> None:
             break
         time.sleep(0.2)
     assert len(workers) == 2, (children(main), server.log())
-    server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
-    server.process = None
-    log = server.log()
-    for pid in workers:
-        assert f"Finished server process [{pid}]" in log, log
-        assert not alive(pid)
+    return workers
 
 
 def started_serving(server: LiveServer, pid: int) -> bool:
@@ -153,15 +168,29 @@ def gql_feed(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProc
 
 
 def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: Path) -> None:
+    """Refused on a database never migrated, and on one a release behind (at the revision
+    before head); `gql-feed migrate` brings it to head, and then it serves.
+
+    The server it then starts is also the one that shows GQL_FEED_PUBLIC_URL, set in its
+    environment, at the start of the image URLs it gives out."""
     database = f"sqlite+aiosqlite:///{tmp_path / 'feed.db'}"
     env = {
         "GQL_FEED_DATABASE_URL": database,
         "GQL_FEED_AUTO_MIGRATE": "false",
         "GQL_FEED_JWT_SECRET": "x" * 40,
+        "GQL_FEED_PUBLIC_URL": "https://media.example.com/feed/",
     }
     refused = gql_feed(tmp_path, "serve", "--port", "1", **env)
     assert refused.returncode != 0
     assert "gql-feed migrate" in refused.stdout + refused.stderr, refused
+    # While 0001 is the only migration, the revision before head is "none": its tables
+    # made and dropped again, Alembic's version table left empty.
+    earlier = at_the_revision_before_head(database)
+    refused = gql_feed(tmp_path, "serve", "--port", "1", **env)
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr
+    assert f"at revision {earlier!r}" in said, refused
+    assert "gql-feed migrate" in said, refused
     migrated = gql_feed(tmp_path, "migrate", **env)
     assert migrated.returncode == 0, migrated
     server = LiveServer(tmp_path, env)
@@ -169,33 +198,150 @@ def test_without_auto_migrate_an_old_schema_is_refused_until_migrate(tmp_path: P
     try:
         token, _ = server.signup_and_login()
         assert server.create_post(token, "On a migrated schema")["title"] == "On a migrated schema"
+        feed = server.graphql("{ posts { posts { imageUrl } } }", None, token)
+        [post] = feed["data"]["posts"]["posts"]
+        assert post["imageUrl"].startswith("https://media.example.com/feed/"), post
     finally:
         server.stop()
+
+
+def at_the_revision_before_head(url: str) -> str | None:
+    """Migrate the database at `url` to head and then one step back, where a database the
+    previous release left would be; the revision it is then at (None: before the first).
+
+    Alembic runs here as `gql-feed migrate` runs it: with the project's migrations."""
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    command.downgrade(config, "-1")
+    script = ScriptDirectory.from_config(config)
+    head = script.get_revision(script.get_current_head())
+    assert head is not None
+    earlier = head.down_revision
+    assert earlier is None or isinstance(earlier, str), earlier  # no merge revisions
+    return earlier
 
 
 # The development key.
 
 
-@pytest.mark.timeout(180)
+# Connections made, at most, until a given worker has answered one: each goes to either.
+MAX_CONNECTIONS = 200
+
+
+@pytest.mark.timeout(300)
 def test_the_development_key_is_kept_private_and_shared_by_workers(tmp_path: Path) -> None:
+    """Each of the two workers accepts a token the other signed: they share one key."""
     key = tmp_path / "dev-key"
-    server = unprepared(tmp_path, GQL_FEED_WORKERS="2", GQL_FEED_JWT_SECRET_FILE=str(key))
+    server = unprepared(
+        tmp_path,
+        GQL_FEED_WORKERS="2",
+        GQL_FEED_JWT_SECRET_FILE=str(key),
+        GQL_FEED_LOG_LEVEL="info",
+    )
     server.start(timeout=90)
     try:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         secret = key.read_bytes()
         assert len(secret.strip()) >= 32
-        token, _ = server.signup_and_login()
-        # Each request on a connection of its own, spread over both workers: every one
-        # verifies the token the other may have signed.
-        for _ in range(20):
-            me = server.graphql("{ me { id } }", None, token)
-            assert "errors" not in me, me
+        workers = two_workers(server)
+        email, password = "shared@example.com", "correct horse battery"
+        signup = server.graphql(
+            "mutation($i: SignupInput!) { signup(input: $i) { id } }",
+            {"i": {"email": email, "name": "Shared", "password": password}},
+        )
+        user_id = signup["data"]["signup"]["id"]
+        # The kernel hands each new connection to whichever worker accepts it first, so
+        # which one answers is up to chance: connections are made until each worker has
+        # signed a token, then until the other one has verified it (a generous bound).
+        signed: dict[int, str] = {}
+        for _ in range(MAX_CONNECTIONS):
+            with WorkerConnection(server, workers) as connection:
+                login = connection.graphql(
+                    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                    {"e": email, "p": password},
+                )
+                signed.setdefault(connection.worker(), login["data"]["login"]["token"])
+            if len(signed) == 2:
+                break
+        assert signed.keys() == workers, f"no token signed by each worker: {signed.keys()}"
+        for signer, token in signed.items():
+            for _ in range(MAX_CONNECTIONS):
+                with WorkerConnection(server, workers) as connection:
+                    me = connection.graphql("{ me { id } }", None, token)
+                    assert me == {"data": {"me": {"id": user_id}}}, me
+                    if connection.worker() != signer:
+                        break
+            else:
+                raise AssertionError(f"no connection reached the worker other than {signer}")
         server.restart()
         assert key.read_bytes() == secret  # generated once, kept across restarts
-        assert "errors" not in server.graphql("{ me { id } }", None, token)
+        for token in signed.values():
+            assert server.graphql("{ me { id } }", None, token) == {"data": {"me": {"id": user_id}}}
     finally:
         server.stop()
+
+
+class WorkerConnection:
+    """One HTTP/1.1 connection to a server of several workers, kept open, so that the
+    worker which accepted it can be found: the one holding the socket of its other end."""
+
+    def __init__(self, server: LiveServer, workers: set[int]) -> None:
+        self.server = server
+        self.workers = workers
+        self.http = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+
+    def __enter__(self) -> WorkerConnection:
+        self.http.connect()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.http.close()
+
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        body = json.dumps({"query": query, "variables": variables or {}})
+        self.http.request("POST", "/graphql", body, headers)
+        answer: dict[str, Any] = json.loads(self.http.getresponse().read())
+        return answer
+
+    def worker(self) -> int:
+        """The worker serving this connection (after a request: by then it has accepted it)."""
+        assert self.http.sock is not None
+        client_port = self.http.sock.getsockname()[1]
+        inode = server_socket_inode(self.server.port, client_port)
+        for pid in self.workers:
+            if f"socket:[{inode}]" in open_files(pid):
+                return pid
+        raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
+def server_socket_inode(server_port: int, client_port: int) -> str:
+    """The inode of the server's end of the TCP connection between the two ports on
+    127.0.0.1, from /proc/net/tcp: local and remote addresses as hex IP:port, the state
+    (01: established; an earlier connection's TIME_WAIT entry has no socket left)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        remote_port = int(fields[2].split(":")[1], 16)
+        established = fields[3] == "01"
+        if established and (local_port, remote_port) == (server_port, client_port):
+            return fields[9]
+    raise AssertionError(f"no connection from port {client_port} to port {server_port}")
+
+
+def open_files(pid: int) -> set[str]:
+    """What each of the process's file descriptors refers to (`socket:[inode]` for a socket)."""
+    found = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.add(os.readlink(descriptor))
+        except OSError:  # closed meanwhile
+            continue
+    return found
 
 
 # The .env file.

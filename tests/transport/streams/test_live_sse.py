@@ -152,9 +152,11 @@ async def test_keepalive_comments_and_an_expired_login_end_the_stream(
     token, _ = await signup(server)
     async with sse(server, token=token) as stream:
         # No events: only comments, until the login expires and the server ends the
-        # stream without `complete` (so a client reconnects with a fresh ticket).
+        # stream without `complete` (so a client reconnects with a fresh ticket), saying
+        # why in a last comment.
         await stream.ended(timeout=10)
         assert stream.comments >= 5
+        assert stream.remarks == ["Token expired: log in again"]
     await wait_until_idle(server)
 
 
