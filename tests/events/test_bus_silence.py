@@ -270,19 +270,26 @@ class HeartbeatsFail(MemoryBackend):
 
 
 async def test_a_failed_heartbeat_shows_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """/ready and publishers know of a failed heartbeat at once, not after 6 s of silence."""
-    bus = EventBus("memory://", unique_channel(), _nothing, _nothing)
+    """/ready and publishers know of a failed heartbeat at once, not after the silence.
+
+    The silence here is an hour, so the connection can only be given up for the failed
+    heartbeat itself (the timeout is a guard against hanging, not a measure)."""
+    bus = EventBus(
+        "memory://",
+        unique_channel(),
+        _nothing,
+        _nothing,
+        heartbeat_seconds=0.2,
+        silence_seconds=3600,
+    )
     monkeypatch.setattr(bus_module, "backend_for", HeartbeatsFail)
     await bus.start()
     try:
         async with asyncio.timeout(10):
             await bus.connected.wait()
-        started = time.monotonic()
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             while bus.connected.is_set():
                 await asyncio.sleep(0.01)
-        # A generous bound for a busy machine, well short of the 6 s silence.
-        assert time.monotonic() - started < 3.0
     finally:
         await bus.stop()
 
