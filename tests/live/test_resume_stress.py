@@ -46,7 +46,8 @@ async def test_resumes_racing_writes_under_cpu_contention(
     servers = (live_server_factory(**env), live_server_factory(**env))
     token, _ = await signup(servers[0])
     # One busy loop beside the servers: contention enough to shake the timing, with its
-    # load bounded so that the test file `make test` runs beside this one keeps a core.
+    # load bounded to one process, so that the files `make test` runs beside this one
+    # still get their share of the cores.
     with busy_cpu(1):
         result = await resume_stress(servers, token, rounds=10, writes_per_round=8)
     print(result.line(bus))
