@@ -66,6 +66,10 @@ def test_make_test_says_what_it_needs_then_installs_the_development_lock(tmp_pat
     commands = planned("test", tmp_path).splitlines()
     assert "tools/test_needs.py" in commands[0]
     assert any("--require-hashes -r requirements-dev.txt" in line for line in commands)
+    # Compiled ahead, once: where PYTHONDONTWRITEBYTECODE is set, each of the suite's
+    # server processes would otherwise compile what it imports again.
+    assert any("--compile-bytecode" in line and "requirements-dev.txt" in line for line in commands)
+    assert any("compileall -q gql_feed" in line for line in commands)
 
 
 def test_the_needs_are_said_in_words() -> None:
