@@ -13,9 +13,11 @@ from gql_feed.storage.event_log import LoggedEvent
 class Collector:
     def __init__(self) -> None:
         self.ids: list[int] = []
+        self.events: list[HubEvent] = []
 
     async def deliver(self, event: HubEvent) -> None:
         self.ids.append(event.id)
+        self.events.append(event)
 
 
 async def log_event(db: Database, post_id: int, content: str = "x") -> LoggedEvent:
