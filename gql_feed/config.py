@@ -237,7 +237,8 @@ class Settings(BaseSettings):
     """How often each process checks the event log for events the bus lost."""
     event_log_retention: Positive = 100_000
     """Events kept for `after:` resumes (the newest is always kept, so ids never restart); at least
-    `GQL_FEED_REPLAY_MAX_EVENTS`."""
+    `GQL_FEED_REPLAY_MAX_EVENTS`. Each process trims the log to it every 300 polls (every 5
+    minutes at the default poll interval)."""
     replay_max_events: Positive = 10_000
     """Most events one resume replays."""
 

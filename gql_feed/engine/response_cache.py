@@ -71,7 +71,9 @@ class ResponseCache:
 
     def __init__(self, max_bytes: int, newest: Callable[[], Awaitable[int]], hub: EventHub) -> None:
         self.enabled = max_bytes > 0
-        self.answers: ByteLRU[ResponseKey, tuple[int, bytes]] = ByteLRU(max_bytes)
+        # Every answer kept is of the current generation: `store` keeps only those, and
+        # `note` drops them all as it moves the generation on.
+        self.answers: ByteLRU[ResponseKey, bytes] = ByteLRU(max_bytes)
         self.newest = newest
         self.hub = hub
         # Bumped (and every answer dropped) whenever this process learns of a newer event.
@@ -112,11 +114,11 @@ class ResponseCache:
     async def lookup(self, key: ResponseKey) -> bytes | None:
         """A kept answer, once the hub is known to have seen every event committed before
         this call; None on a miss (or when the log cannot be read: execution decides)."""
-        if self._current(key) is None:
+        if self.answers.get(key) is None:
             return None
         # Every event up to the log's newest has reached this cache (and dropped older
         # answers), or the answer is not served: the hub's own bookkeeping is not relied upon.
-        answer = self._current(key) if await self._fresh() else None
+        answer = self.answers.get(key) if await self._fresh() else None
         if answer is not None:
             HITS.inc()
         return answer
@@ -171,13 +173,7 @@ class ResponseCache:
         """Keep the answer of an execution begun at generation `started`, if no event
         arrived meanwhile."""
         if started == self.generation:
-            self.answers.put(key, (started, answer), len(answer) + len(key[2]) + 128)
-
-    def _current(self, key: ResponseKey) -> bytes | None:
-        entry = self.answers.get(key)
-        if entry is None or entry[0] != self.generation:
-            return None
-        return entry[1]
+            self.answers.put(key, answer, len(answer) + len(key[2]) + 128)
 
     # Invalidation.
 

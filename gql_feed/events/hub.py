@@ -49,6 +49,8 @@ from gql_feed.storage.event_log import LoggedEvent
 logger = logging.getLogger(__name__)
 
 CATCH_UP_BATCH = 500
+# The log is trimmed to its retention every 300 polls (every 5 minutes at the default 1 s):
+# trimming is a write, so it is rarer than the read each poll makes (docs/settings.md).
 PRUNE_EVERY_POLLS = 300
 
 
@@ -155,10 +157,11 @@ class EventHub:
         goes live; otherwise the events up to N would reach it a second time, late.
         """
         if event_id <= self.last_id:
-            return
+            return  # nothing to wait for: a catch-up in progress is not waited on
         async with self._lock:
-            if event_id > self.last_id:
-                await self._catch_up(event_id)
+            # Another catch-up may have passed `event_id` while this one waited for the
+            # lock: `_catch_up` then reads nothing.
+            await self._catch_up(event_id)
 
     async def log_bounds(self) -> tuple[int, int]:
         async with self.db.read() as session:
@@ -198,6 +201,13 @@ class EventHub:
     async def _accept(
         self, event_id: int, event: HubEvent | None, trace: Context | None = None
     ) -> None:
+        """Hand on the event `event_id` (and, first, any the log holds before it).
+
+        A duplicate is dropped at once, without waiting for a catch-up in progress: the
+        bus reader is not held up by messages it has seen already. The check is made
+        again under the lock, where it counts: a catch-up that held the lock meanwhile
+        may have delivered this very id.
+        """
         if event_id <= self.last_id:
             return
         async with self._lock:
@@ -210,6 +220,9 @@ class EventHub:
 
     async def _catch_up(self, upto: int | None, trace: Context | None = None) -> None:
         """Deliver every logged event after `last_id` (up to `upto`, or all of them).
+
+        Called with the lock held. `upto` may be behind `last_id` by then (another
+        catch-up passed it while the caller waited for the lock): nothing is read.
 
         Each batch is read in a session of its own, closed before the batch is delivered.
         `trace` is the context the message naming `upto` carried: that event's.
@@ -246,7 +259,8 @@ class EventHub:
     async def _poll(self) -> None:
         """The safety net for events the bus never brought (lost publish, broker down).
 
-        Now and then it also trims the log to its retention, oldest events first.
+        Every `PRUNE_EVERY_POLLS`th poll also trims the log to its retention, oldest
+        events first, before it reads the newest id.
         """
         polls = 0
         while True:

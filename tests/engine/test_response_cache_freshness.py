@@ -161,6 +161,19 @@ async def test_a_hit_with_nothing_new_does_not_wait_on_the_hub() -> None:
     assert log.catch_ups == [5]
 
 
+async def test_a_log_read_begun_before_this_process_committed_still_serves() -> None:
+    """The log's newest id was read just before this process committed event 5 (and noted
+    it): the cache has seen more than that read asks for, so it serves, and does not wait
+    on the hub."""
+    log = Log()
+    cache = cache_on(log)
+    cache.note(5)
+    cache.land(KEY, cache.take_off(KEY), b"after event 5")
+    log.newest_id = 4  # what the read begun before the commit returns
+    assert await cache.lookup(KEY) == b"after event 5"
+    assert log.catch_ups == []
+
+
 async def test_an_unreadable_log_means_executing_not_serving(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from opentelemetry.context import Context
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -196,6 +199,88 @@ async def test_catch_up_to_hands_on_what_the_log_holds_up_to_an_id(db: Database)
         await hub.stop()
 
 
+async def test_a_duplicate_does_not_wait_for_a_catch_up_in_progress(db: Database) -> None:
+    """The bus reader is not held up by a message it has seen already, nor a subscriber
+    that resumes after an event the hub has passed: neither waits for the hub's lock."""
+    hub, sink = await started_hub(db)
+    try:
+        first, second = await log_event(db, 1), await log_event(db, 2)
+        for event in (first, second):
+            await hub._on_bus_message(event.payload)
+        async with hub._lock:  # a catch-up in progress, as on a reconnect
+            for event in (second, first):  # the newest seen, and an older one
+                await asyncio.wait_for(hub._on_bus_message(event.payload), 5)
+                await asyncio.wait_for(hub.catch_up_to(event.id), 5)
+        assert sink.ids == [first.id, second.id]
+    finally:
+        await hub.stop()
+
+
+async def test_what_a_catch_up_delivers_while_others_wait_for_it_is_not_delivered_again(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bus messages and a resuming subscriber's catch-up, all waiting for the lock while a
+    catch-up that holds it delivers their events: each event reaches the sinks once, and
+    those that waited find nothing left to do (nor report anything amiss)."""
+    hub, sink = await started_hub(db)
+    try:
+        logged = [await log_event(db, n) for n in range(3)]
+        with caplog.at_level(logging.ERROR, logger="gql_feed.events.hub"):
+            async with hub._lock:  # a catch-up in progress, as on a reconnect
+                waiting = [
+                    asyncio.create_task(hub._on_bus_message(logged[0].payload)),
+                    asyncio.create_task(hub.catch_up_to(logged[1].id)),
+                    asyncio.create_task(hub._on_bus_message(logged[2].payload)),
+                ]
+                for _ in range(5):  # turns of the loop: each reaches the lock
+                    await asyncio.sleep(0)
+                assert not any(task.done() for task in waiting)
+                await hub._catch_up(logged[2].id)  # what that catch-up does
+            await asyncio.gather(*waiting)
+        assert sink.ids == [event.id for event in logged]
+        assert [record.getMessage() for record in caplog.records] == []
+    finally:
+        await hub.stop()
+
+
+async def test_a_message_naming_only_its_id_lends_its_trace_to_that_event_alone(
+    db: Database,
+) -> None:
+    """The events read from the log before it (a gap the bus left) were published by other
+    spans, which that message says nothing of."""
+    hub, sink = await started_hub(db)
+    try:
+        logged = [await log_event(db, n) for n in range(3)]
+        published = Context({"publish": "of the third event"})
+        await hub._accept(logged[2].id, None, published)  # a `#3` message, with a context
+        assert sink.ids == [event.id for event in logged]
+        assert [event.trace for event in sink.events[:2]] == [None, None]
+        assert sink.events[2].trace is published
+    finally:
+        await hub.stop()
+
+
+class Tampering:
+    async def deliver(self, event: HubEvent) -> None:
+        event.id = 0  # type: ignore[misc]
+
+
+async def test_no_sink_can_change_the_event_the_next_one_gets(db: Database) -> None:
+    """Every sink is handed the same decoded event: it is frozen, so a sink that tries to
+    change it fails (and is logged) and the next sink gets the event as it was."""
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=60.0)
+    sink = Collector()
+    hub.add_sink(Tampering())
+    hub.add_sink(sink)
+    await hub.start()
+    try:
+        event = await log_event(db, 1)
+        await hub._on_bus_message(event.payload)
+        assert sink.ids == [event.id]
+    finally:
+        await hub.stop()
+
+
 async def test_a_stopped_hub_leaves_no_poll_running(db: Database) -> None:
     never_started = EventHub(db, "memory://", unique_channel())
     await never_started.stop()  # a start-up that failed early still shuts down
@@ -238,6 +323,41 @@ async def test_the_poll_trims_the_log_to_its_retention(db: Database) -> None:
             assert bounds == newest_only
     finally:
         await hub.stop()
+
+
+async def test_the_log_is_trimmed_every_300_polls_before_that_polls_read(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trimming to the retention is a write, so it is rarer than each poll's read: on the
+    300th poll, the 600th… (every 5 minutes at the default second, docs/settings.md)."""
+    calls: list[str] = []
+    enough = asyncio.Event()
+    bounds, prune = event_log.bounds, event_log.prune
+
+    async def noting_bounds(session: AsyncSession) -> tuple[int, int]:
+        calls.append("read")
+        if calls.count("read") == 601:
+            enough.set()
+        return await bounds(session)
+
+    async def noting_prune(session: AsyncSession, keep: int) -> int:
+        calls.append("trim")
+        return await prune(session, keep)
+
+    monkeypatch.setattr(event_log, "bounds", noting_bounds)
+    monkeypatch.setattr(event_log, "prune", noting_prune)
+    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.0, retention=1)
+    poll = asyncio.create_task(hub._poll())  # the poll alone: no bus, no read at start-up
+    try:
+        await asyncio.wait_for(enough.wait(), 60)
+    finally:
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll
+    trims = [at for at, call in enumerate(calls) if call == "trim"]
+    # The poll each trim belongs to: the reads before it, and its own after it.
+    assert [calls[:at].count("read") + 1 for at in trims][:2] == [300, 600]
+    assert all(calls[at + 1] == "read" for at in trims[:2])
 
 
 class DownThenBackBus:

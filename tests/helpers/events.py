@@ -12,14 +12,16 @@ from gql_feed.storage.event_log import LoggedEvent
 
 
 class Collector:
-    """A sink that notes the id of each event handed to it, in order."""
+    """A sink that notes each event handed to it (and its id), in order."""
 
     def __init__(self) -> None:
         self.ids: list[int] = []
+        self.events: list[HubEvent] = []
         self._delivered = asyncio.Condition()
 
     async def deliver(self, event: HubEvent) -> None:
         self.ids.append(event.id)
+        self.events.append(event)
         async with self._delivered:
             self._delivered.notify_all()
 
