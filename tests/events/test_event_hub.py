@@ -290,25 +290,6 @@ async def test_a_stopped_hub_leaves_no_poll_running(db: Database) -> None:
     assert all(task.done() for task in polls)
 
 
-async def test_the_poll_trims_the_log_only_now_and_then(db: Database) -> None:
-    """Trimming to the retention costs a write: it happens every few hundred polls, not at
-    every one (a poll that trimmed first would also lose the oldest events it brings)."""
-    hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.01, retention=1)
-    sink = Collector()
-    hub.add_sink(sink)
-    await hub.start()
-    try:
-        logged = [await log_event(db, n) for n in range(3)]  # not on the bus: the poll brings them
-        async with asyncio.timeout(10):
-            while len(sink.ids) < 3 and logged[-1].id not in sink.ids:
-                await asyncio.sleep(0.01)
-        assert sink.ids == [event.id for event in logged]
-        async with db.read() as session:
-            assert await event_log.bounds(session) == (logged[0].id, logged[-1].id)
-    finally:
-        await hub.stop()
-
-
 async def test_the_poll_trims_the_log_to_its_retention(db: Database) -> None:
     """Every few hundred polls (a fraction of a second at a millisecond apart)."""
     hub = EventHub(db, "memory://", unique_channel(), poll_seconds=0.001, retention=1)
