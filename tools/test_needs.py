@@ -61,7 +61,7 @@ def checks() -> list[tuple[str, bool, str]]:
 
 
 def main() -> None:
-    print("make test: ruff, mypy, then the whole suite; about 7 minutes on two cores,")
+    print("make test: ruff, mypy, then the whole suite; about 5 minutes on two cores,")
     print("more on busy ones.")
     print("One file instead (after a first `make test`):")
     print("  .venv/bin/pytest tests/services/test_posts.py")

@@ -77,7 +77,7 @@ def test_the_needs_are_said_in_words() -> None:
         ["python3", str(ROOT / "tools" / "test_needs.py")], capture_output=True, text=True
     )
     assert done.returncode == 0
-    for needed in ("PostgreSQL", "Redis", "Node.js and npm", "Chromium", "about 7 minutes"):
+    for needed in ("PostgreSQL", "Redis", "Node.js and npm", "Chromium", "about 5 minutes"):
         assert needed in done.stdout
     assert "GQL_FEED_TEST_PG_HOST" in done.stdout
     assert "REQUIRE_SERVICES=1" in done.stdout
