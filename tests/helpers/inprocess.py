@@ -21,24 +21,13 @@ from gql_feed.app import create_app
 from gql_feed.config import Settings
 from gql_feed.schema.context import Services
 from tests.helpers.asgi import user_with_token
+from tests.helpers.server import LocalAddress
 
 
 @dataclass
-class InProcessServer:
+class InProcessServer(LocalAddress):
     app: Starlette
     port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.url}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
 
     @property
     def services(self) -> Services:

@@ -74,7 +74,25 @@ def png_bytes(size: tuple[int, int] = (4, 4), color: str = "red") -> bytes:
     return out.getvalue()
 
 
-class LiveServer:
+class LocalAddress:
+    """The addresses of a test server listening on 127.0.0.1 at `port`."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+
+class LiveServer(LocalAddress):
     """One server process. `restart()` keeps the port, database and uploads."""
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None):
@@ -90,18 +108,6 @@ class LiveServer:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.url}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
 
     def start(self, timeout: float = 30.0) -> None:
         env = server_environ(**self.env)

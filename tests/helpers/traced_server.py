@@ -7,9 +7,6 @@ decides the schema's extensions (`engine.extensions.schema_extensions`).
 
 from __future__ import annotations
 
-import asyncio
-import json
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,17 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from gql_feed.app import create_app
 from gql_feed.config import Settings
-from tests.helpers.server import TEST_SECRET, free_port, png_bytes
+from tests.helpers.asgi import multipart, user_with_token
+from tests.helpers.inprocess import in_process_server
+from tests.helpers.server import TEST_SECRET, LocalAddress, png_bytes
 from tests.helpers.spans import _installed
 
-SIGNUP = "mutation($i: SignupInput!) { signup(input: $i) { id } }"
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
 CREATE_POST = "mutation NewPost($i: CreatePostInput!) { createPost(input: $i) { id title } }"
 EVENTS = "subscription Feed { postEvents { id action post { id title } } }"
 
@@ -44,17 +39,9 @@ def traced_settings(database_url: str, folder: Path, **more: Any) -> Settings:
 
 
 @dataclass
-class TracedServer:
+class TracedServer(LocalAddress):
     port: int
     http: httpx.AsyncClient
-
-    @property
-    def graphql_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
 
     async def graphql(
         self,
@@ -74,34 +61,16 @@ class TracedServer:
 
     async def login(self) -> str:
         """A new user's token."""
-        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
-        password = "correct horse battery"
-        user = {"email": email, "name": "Tracer", "password": password}
-        signed = await self.graphql(SIGNUP, {"i": user})
-        assert "errors" not in signed, signed
-        logged = await self.graphql(LOGIN, {"e": email, "p": password})
-        assert "errors" not in logged, logged
-        token: str = logged["data"]["login"]["token"]
+        token, _ = await user_with_token(self.http, "Tracer")
         return token
 
     async def create_post(
         self, token: str, title: str, headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
         """createPost as Apollo's upload link sends it: a multipart request with the image."""
-        operations = {"query": CREATE_POST, "variables": {"i": {"title": title, "image": None}}}
-        operations["variables"]["i"]["content"] = "Some content here"
-        response = await self.http.post(
-            self.graphql_url,
-            data={
-                "operations": json.dumps(operations),
-                "map": json.dumps({"0": ["variables.i.image"]}),
-            },
-            files={"0": ("image.png", png_bytes(), "image/png")},
-            headers={
-                "apollo-require-preflight": "true",
-                "authorization": f"Bearer {token}",
-                **(headers or {}),
-            },
+        post = {"title": title, "content": "Some content here", "image": None}
+        response = await multipart(
+            self.http, token, CREATE_POST, {"i": post}, "i.image", png_bytes(), headers=headers
         )
         body: dict[str, Any] = response.json()
         return body
@@ -110,23 +79,11 @@ class TracedServer:
 @asynccontextmanager
 async def traced_server(settings: Settings) -> AsyncIterator[TracedServer]:
     _installed()
-    app = create_app(settings)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(30):
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None)) as http:
-            yield TracedServer(port, http)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with (
+        in_process_server(settings) as running,
+        httpx.AsyncClient(base_url=running.url, timeout=httpx.Timeout(30, read=None)) as http,
+    ):
+        yield TracedServer(running.port, http)
 
 
 def server_spans(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
