@@ -328,6 +328,33 @@ def stalled_socket(server: LiveServer) -> socket.socket:
     return sock
 
 
+@asynccontextmanager
+async def stalled_client(server: LiveServer) -> AsyncIterator[RawClient]:
+    """A graphql-transport-ws client that reads nothing unless asked (a stalled socket, a
+    one-message queue, no pings of its own)."""
+    async with websockets.connect(
+        server.ws_url,
+        sock=stalled_socket(server),
+        subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+        max_queue=1,
+        ping_interval=None,
+    ) as socket_client:
+        yield RawClient(socket_client)
+
+
+async def flood_until_one_subscription_is_left(server: LiveServer, token: str) -> int:
+    """Create posts with big frames (some 5 KB each) until the stalled client's
+    subscriptions are gone, one subscriber's being left: how many it took (fails past
+    MAX_FLOOD)."""
+    events = 0
+    while (await asyncio.to_thread(gauges, server))["gql_feed_live_subscriptions"] > 1:
+        if events == MAX_FLOOD:
+            raise AssertionError("the stalled client was never dropped")
+        await create_post(server, token, f"Flood {events}", "x" * 4_900)
+        events += 1
+    return events
+
+
 async def read_until_closed(client: RawClient, op_id: str, last_seen: int) -> tuple[int, int, str]:
     """Read what was sent, then the close: (last event id of `op_id`, code, reason)."""
     try:

@@ -16,23 +16,21 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-import websockets
 from websockets.frames import Frame, Opcode
 
 from gql_feed.live.connection import SLOW_CONSUMER_REASON
 from gql_feed.live.frames import Flusher, OutFrame, text_frame
 from tests.helpers.live import (
     IDS_ONLY,
-    MAX_FLOOD,
     POST_EVENTS,
     SUBPROTOCOLS,
     TRANSPORT_WS,
-    RawClient,
     create_post,
+    flood_until_one_subscription_is_left,
     raw_client,
     read_until_closed,
     signup,
-    stalled_socket,
+    stalled_client,
     wait_for_values,
 )
 from tests.helpers.metrics import gauges
@@ -172,15 +170,8 @@ async def test_a_slow_socket_is_still_closed_1013_while_others_keep_up(
     token, _ = await signup(server)
     async with (
         raw_client(server) as fast,
-        websockets.connect(
-            server.ws_url,
-            sock=stalled_socket(server),
-            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
-            max_queue=1,
-            ping_interval=None,
-        ) as stalled_socket_client,
+        stalled_client(server) as slow,
     ):
-        slow = RawClient(stalled_socket_client)
         await fast.init(token)
         await fast.subscribe("fast", IDS_ONLY)
         await slow.init(token)
@@ -188,12 +179,7 @@ async def test_a_slow_socket_is_still_closed_1013_while_others_keep_up(
             await slow.subscribe(f"s{n}", POST_EVENTS)
         await wait_for_values(server, subscriptions=51)
 
-        events = 0
-        while (await asyncio.to_thread(gauges, server))["gql_feed_live_subscriptions"] > 1:
-            if events == MAX_FLOOD:
-                raise AssertionError("the stalled client was never dropped")
-            await create_post(server, token, f"Flood {events}", "x" * 4_900)
-            events += 1
+        events = await flood_until_one_subscription_is_left(server, token)
         received = await fast.events(events)
         start = event_id(received[0])
         assert [event_id(m) for m in received] == list(range(start, start + events))

@@ -8,22 +8,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import websockets
 
 from gql_feed.live.connection import SLOW_CONSUMER_REASON
 from tests.helpers.live import (
     IDS_ONLY,
-    MAX_FLOOD,
     POST_EVENTS,
     SUBPROTOCOLS,
     TRANSPORT_WS,
-    RawClient,
     create_post,
     event_ids,
+    flood_until_one_subscription_is_left,
     raw_client,
     read_until_closed,
     signup,
-    stalled_socket,
+    stalled_client,
     update_post,
     wait_for_values,
     wait_until_idle,
@@ -174,15 +172,8 @@ async def test_slow_consumer_is_closed_with_1013_and_resumes_without_loss(
     start, _ = await live_position(server, token)
     async with (
         raw_client(server) as fast,
-        websockets.connect(
-            server.ws_url,
-            sock=stalled_socket(server),
-            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
-            max_queue=1,
-            ping_interval=None,
-        ) as stalled_socket_client,
+        stalled_client(server) as slow,
     ):
-        slow = RawClient(stalled_socket_client)
         await fast.init(token)
         await fast.subscribe("fast", IDS_ONLY)
         await slow.init(token)
@@ -193,12 +184,7 @@ async def test_slow_consumer_is_closed_with_1013_and_resumes_without_loss(
 
         # The slow client reads nothing while events are created (about 0.5 MB each for
         # it), until it is dropped: at once, its subscriptions gone before it reads.
-        events = 0
-        while (await asyncio.to_thread(gauges, server))["gql_feed_live_subscriptions"] > 1:
-            if events == MAX_FLOOD:
-                raise AssertionError("the stalled client was never dropped")
-            await create_post(server, token, f"Flood {events}", "x" * 4_900)
-            events += 1
+        events = await flood_until_one_subscription_is_left(server, token)
         assert gauges(server)["gql_feed_live_slow_consumers_total"] >= 1
         received = await fast.events(events)
         assert event_ids(received) == list(range(start + 1, start + events + 1))
