@@ -15,8 +15,9 @@ provider installed already (by a test, or by `opentelemetry-instrument`) is left
 is, and used. Database and Redis calls get spans of their own (the official
 SQLAlchemy and Redis instrumentations) only while some provider is installed.
 
-The SDK, the exporter and the instrumentations are imported only when tracing is on:
-a server without tracing starts without loading them (nor protobuf).
+The SDK's tracer provider and span processors, the exporter and the instrumentations
+are imported only when tracing is on: a server without tracing starts without loading
+them (nor protobuf); only the SDK's names of its environment variables are read here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """argon2id password hashing, on threads of its own with a bounded queue.
 
-One hash costs tens of milliseconds of CPU and 64 MiB of memory (the defaults, RFC 9106's
-second recommended option), and a client can ask for one with a single small request
+One hash costs tens of milliseconds of CPU and 64 MiB of memory (the settings' defaults,
+RFC 9106's second recommended option), and a client can ask for one with a single small request
 (signup, login). So hashing never shares threads with other work (an image waiting
 behind a signup flood), runs at most `threads` at a time, and refuses at once, with
 TOO_MANY_REQUESTS, a request that would have to wait behind more than `max_waiting`
@@ -27,10 +27,11 @@ PARALLELISM = 4
 
 @dataclass(frozen=True)
 class Cost:
-    """argon2id's memory (KiB) and passes over it, for each new hash."""
+    """argon2id's memory (KiB) and passes over it, for each new hash
+    (`GQL_FEED_PASSWORD_HASH_MEMORY_KIB` and `GQL_FEED_PASSWORD_HASH_PASSES`)."""
 
-    memory_kib: int = 65_536
-    passes: int = 3
+    memory_kib: int
+    passes: int
 
     def hasher(self) -> PasswordHasher:
         return PasswordHasher(
@@ -39,9 +40,9 @@ class Cost:
 
 
 class Passwords:
-    def __init__(self, threads: int, max_waiting: int, cost: Cost | None = None) -> None:
+    def __init__(self, threads: int, max_waiting: int, cost: Cost) -> None:
         self.pool = WorkerPool("gql_feed-passwords", threads, max_waiting)
-        self._hasher = (cost or Cost()).hasher()
+        self._hasher = cost.hasher()
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
